@@ -1,0 +1,41 @@
+import type { Db } from '../src/db/knex';
+import { consolidateVerdict, type AiStatus, type AnalysisStatus } from '../src/domain/verdict';
+
+// Session lifecycle writes. Each is a conditional UPDATE, so running it again (an activity
+// retry) finds the row already moved and returns what is stored instead of writing twice.
+export function createSessionActivities({ db }: { db: Db }) {
+  return {
+    async markSessionInProgress({ sessionId }: { sessionId: string }): Promise<void> {
+      await db('sessions')
+        .where({ id: sessionId, status: 'created' })
+        .update({ status: 'in_progress', started_at: db.fn.now() });
+    },
+
+    async completeSession({ sessionId }: { sessionId: string }): Promise<{ verdict: AiStatus; completedAt: string }> {
+      return db.transaction(async (trx) => {
+        const session = await trx('sessions').where({ id: sessionId }).forUpdate().first();
+        if (!session) throw new Error(`session ${sessionId} not found`);
+        if (session.status === 'completed') {
+          return { verdict: session.verdict as AiStatus, completedAt: (session.completed_at as Date).toISOString() };
+        }
+        const analyses: { status: AnalysisStatus }[] = await trx('analyses').where({ session_id: sessionId }).select('status');
+        const verdict = consolidateVerdict(analyses.map((a) => a.status));
+        const [row] = await trx('sessions')
+          .where({ id: sessionId })
+          .update({ status: 'completed', verdict, completed_at: trx.fn.now() })
+          .returning(['completed_at']);
+        return { verdict, completedAt: (row.completed_at as Date).toISOString() };
+      });
+    },
+
+    /** `at` is the timer's instant (workflow time), so the record says when the link died. */
+    async expireSession({ sessionId, at }: { sessionId: string; at: string }): Promise<{ expiredAt: string }> {
+      await db('sessions')
+        .where({ id: sessionId })
+        .whereIn('status', ['created', 'in_progress'])
+        .update({ status: 'expired', expired_at: new Date(at) });
+      const row = await db('sessions').where({ id: sessionId }).first('expired_at');
+      return { expiredAt: (row?.expired_at as Date | undefined)?.toISOString() ?? at };
+    },
+  };
+}

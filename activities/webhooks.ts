@@ -1,0 +1,114 @@
+import type { Db } from '../src/db/knex';
+import { webhookHeaders, webhookIdForDelivery } from '../src/domain/webhookSignature';
+import { activeWebhookSecrets, getSettings } from '../src/settings/settings';
+import {
+  NewDelivery,
+  findAttempt,
+  findDelivery,
+  recordAttempt,
+  recordDelivery,
+  setDeliveryStatus,
+} from '../src/webhooks/deliveries';
+import type { WebhookAttemptResult } from '../src/webhooks/sendWebhookRequest';
+
+export interface WebhookDeps {
+  db: Db;
+  send: (input: {
+    url: string;
+    headers: Record<string, string>;
+    body: string;
+    timeoutMs: number;
+    allowPrivateNetworks: boolean;
+  }) => Promise<WebhookAttemptResult>;
+  clock?: () => Date;
+  config: { WEBHOOK_TIMEOUT_MS: number; WEBHOOK_ALLOW_PRIVATE_NETWORKS: boolean; WEBHOOK_RETRY_DELAYS_SECONDS: number[] };
+}
+
+export interface AttemptSummary {
+  outcome: 'success' | 'failure' | 'refused' | 'skipped';
+  statusCode: number | null;
+  error: string | null;
+  retryAfterSeconds: number | null;
+  /** 410 Gone: the receiver asks us to stop. */
+  stopRetrying: boolean;
+}
+
+const urlFor = (event: string, s: { sessionEndWebhookUrl: string | null; decisionWebhookUrl: string | null }) =>
+  event === 'decision' ? s.decisionWebhookUrl : s.sessionEndWebhookUrl;
+
+export function createWebhookActivities({ db, send, config, clock = () => new Date() }: WebhookDeps) {
+  return {
+    async createWebhookDelivery(d: NewDelivery): Promise<{ deliveryId: string; retryDelaysSeconds: number[] }> {
+      const row = await recordDelivery(db, d);
+      return { deliveryId: row.id, retryDelaysSeconds: config.WEBHOOK_RETRY_DELAYS_SECONDS };
+    },
+
+    /**
+     * One attempt of one delivery. The (delivery, series, attemptNo) row makes it
+     * idempotent: a retried activity returns the recorded outcome instead of sending again.
+     */
+    async attemptWebhookDelivery(input: { deliveryId: string; series: number; attemptNo: number }): Promise<AttemptSummary> {
+      const previous = await findAttempt(db, input.deliveryId, input.series, input.attemptNo);
+      if (previous) return summarize(previous.outcome, previous.status_code, previous.error, null);
+
+      const delivery = await findDelivery(db, input.deliveryId);
+      if (!delivery) throw new Error(`webhook delivery ${input.deliveryId} not found`);
+      const settings = await getSettings(db, delivery.organization_id);
+      // Read at every attempt so that fixing a wrong URL lets pending retries succeed.
+      const url = urlFor(delivery.event, settings);
+      const base = { delivery_id: delivery.id, series: input.series, attempt_no: input.attemptNo, attempted_at: clock() };
+
+      if (!url) {
+        await recordAttempt(
+          db,
+          { ...base, url: null, outcome: 'skipped', status_code: null, duration_ms: 0, error: 'no webhook URL configured', response_body: null },
+          'skipped',
+        );
+        return summarize('skipped', null, 'no webhook URL configured', null);
+      }
+
+      const body = JSON.stringify(delivery.payload);
+      const secrets = await activeWebhookSecrets(db, delivery.organization_id, clock());
+      const headers = webhookHeaders({
+        secrets,
+        webhookId: webhookIdForDelivery(delivery.id),
+        timestamp: Math.floor(clock().getTime() / 1000),
+        body,
+      });
+      const result = await send({
+        url,
+        headers,
+        body,
+        timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+        allowPrivateNetworks: config.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+      });
+      await recordAttempt(
+        db,
+        {
+          ...base,
+          url,
+          outcome: result.outcome,
+          status_code: result.statusCode,
+          duration_ms: Math.round(result.durationMs),
+          error: result.error,
+          response_body: result.responseBody,
+        },
+        result.outcome === 'success' ? 'succeeded' : 'pending',
+      );
+      return summarize(result.outcome, result.statusCode, result.error, result.retryAfterSeconds);
+    },
+
+    async markWebhookDeliveryFailed({ deliveryId }: { deliveryId: string; reason: 'gone' | 'exhausted' }): Promise<void> {
+      await setDeliveryStatus(db, deliveryId, 'failed');
+    },
+  };
+}
+
+function summarize(
+  outcome: AttemptSummary['outcome'],
+  statusCode: number | null,
+  error: string | null,
+  retryAfterSeconds: number | null,
+): AttemptSummary {
+  return { outcome, statusCode, error, retryAfterSeconds, stopRetrying: statusCode === 410 };
+}

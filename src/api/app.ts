@@ -1,0 +1,108 @@
+import { randomUUID } from 'node:crypto';
+import express, { type ErrorRequestHandler, type Express, type Router } from 'express';
+import type { Client } from '@temporalio/client';
+import type { Config } from '../config';
+import type { Db } from '../db/knex';
+import { log } from '../log';
+import type { SessionDeps } from '../sessions/sessions';
+import { HttpProblem, problems } from './problem';
+import { healthRoutes } from './routes/health';
+import { journeyRoutes } from './routes/journey';
+import { sessionRoutes } from './routes/sessions';
+import { settingsRoutes } from './routes/settings';
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  temporal: Client;
+  sessions: SessionDeps;
+}
+
+const DEFAULT_BODY_LIMIT = '100kb';
+
+export function createApp(input: { config: Config; db: Db; temporal: Client }): Express {
+  const deps: AppDeps = {
+    ...input,
+    sessions: {
+      db: input.db,
+      temporal: input.temporal,
+      taskQueue: input.config.TEMPORAL_TASK_QUEUE,
+      publicBaseUrl: input.config.PUBLIC_BASE_URL.replace(/\/$/, ''),
+    },
+  };
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  app.use((req, res, next) => {
+    const given = req.get('x-request-id');
+    const requestId = given && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
+    res.locals.requestId = requestId;
+    res.set('X-Request-Id', requestId);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      // The route pattern, never the URL: journey URLs carry the link token.
+      log.info('http request', {
+        requestId,
+        method: req.method,
+        route: req.route?.path ?? null,
+        status: res.statusCode,
+        durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+      });
+    });
+    next();
+  });
+
+  // Documents arrive base64-encoded inside JSON: allow their size plus the encoding overhead.
+  const documentBodyLimit = Math.ceil((input.config.MAX_DOCUMENT_BYTES * 4) / 3) + 64 * 1024;
+  app.use('/v1/journey/:token/documents', express.json({ limit: documentBodyLimit }));
+  app.use(express.json({ limit: DEFAULT_BODY_LIMIT }));
+
+  const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps)];
+  for (const router of routers) app.use(router);
+
+  // A known path with another method is 405 (with Allow), anything else 404.
+  for (const [path, methods] of routeTable(routers)) {
+    app.all(path, () => {
+      throw problems.methodNotAllowed(methods);
+    });
+  }
+  app.use(() => {
+    throw new HttpProblem(404, 'not-found', 'Not found', 'no such route');
+  });
+  app.use(errorHandler);
+  return app;
+}
+
+function routeTable(routers: Router[]): Map<string, string[]> {
+  const table = new Map<string, string[]>();
+  for (const router of routers) {
+    for (const layer of router.stack) {
+      const route = layer.route as { path: string; methods: Record<string, boolean> } | undefined;
+      if (!route) continue;
+      const methods = Object.keys(route.methods).map((m) => m.toUpperCase());
+      table.set(route.path, [...new Set([...(table.get(route.path) ?? []), ...methods])]);
+    }
+  }
+  return table;
+}
+
+const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  let problem: HttpProblem;
+  if (err instanceof HttpProblem) {
+    problem = err;
+  } else if (err?.type === 'entity.parse.failed') {
+    problem = problems.malformedJson();
+  } else if (err?.type === 'entity.too.large') {
+    problem = problems.tooLarge(`the request body exceeds ${err.limit} bytes`);
+  } else if (err?.type === 'encoding.unsupported' || err?.type === 'charset.unsupported') {
+    problem = problems.unsupportedMediaType();
+  } else if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500) {
+    problem = new HttpProblem(err.status, 'bad-request', 'Bad request', err.expose ? err.message : undefined);
+  } else {
+    log.error('unhandled error', { requestId: res.locals.requestId, error: String(err?.message ?? err), route: req.route?.path ?? null });
+    problem = new HttpProblem(500, 'internal', 'Internal error', 'an unexpected error occurred; quote the request id');
+  }
+  if (res.headersSent) return;
+  res.status(problem.status).set(problem.headers).type('application/problem+json').send(JSON.stringify(problem.toJSON(res.locals.requestId ? `urn:request:${res.locals.requestId}` : undefined)));
+};

@@ -1,0 +1,44 @@
+import { Router } from 'express';
+import type { AppDeps } from '../app';
+import { ANY_OPERATOR, principalOf, requireAuth } from '../auth';
+import { withIdempotency } from '../idempotency';
+import { createAnalysisSchema, createSessionSchema, idParam, listSessionsQuery } from '../schemas';
+import { parseOrThrow } from '../validate';
+import { addSessionAnalysis, createSession, getSessionView, listSessions } from '../../sessions/sessions';
+
+export function sessionRoutes(deps: AppDeps): Router {
+  const r = Router();
+  const readers = requireAuth(deps.db, { apiKey: true, roles: ANY_OPERATOR });
+
+  r.post('/v1/sessions', requireAuth(deps.db, { apiKey: true, roles: ['admin'] }), async (req, res) => {
+    const { organizationId } = principalOf(res);
+    const result = await withIdempotency(
+      deps.db,
+      { organizationId, route: 'POST /v1/sessions', key: req.get('idempotency-key'), body: req.body },
+      async () => {
+        const body = parseOrThrow(createSessionSchema(deps.config.LINK_EXPIRY_MIN), req.body);
+        return { status: 201, body: await createSession(deps.sessions, organizationId, body) };
+      },
+    );
+    if (result.replayed) res.set('Idempotent-Replayed', 'true');
+    res.status(result.status).json(result.body);
+  });
+
+  r.get('/v1/sessions', readers, async (req, res) => {
+    const q = parseOrThrow(listSessionsQuery, req.query, 'query');
+    res.json(await listSessions(deps.db, principalOf(res).organizationId, q));
+  });
+
+  r.get('/v1/sessions/:id', readers, async (req, res) => {
+    const { id } = parseOrThrow(idParam, req.params, 'params');
+    res.json(await getSessionView(deps.db, principalOf(res).organizationId, id));
+  });
+
+  r.post('/v1/sessions/:id/analyses', requireAuth(deps.db, { apiKey: true }), async (req, res) => {
+    const { id } = parseOrThrow(idParam, req.params, 'params');
+    const body = parseOrThrow(createAnalysisSchema, req.body);
+    res.status(201).json(await addSessionAnalysis(deps.db, principalOf(res).organizationId, id, body));
+  });
+
+  return r;
+}

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { checkDurationBounds } from '../domain/duration';
+import { checkWebhookUrlSyntax } from '../domain/urlSafety';
+
+// Request schemas: the route parses with these, types come from them (z.infer).
+// `.strict()` everywhere: an unknown field is a client bug worth a 400, not silence.
+
+export const durationField = (bounds: { min: string; max: string }) =>
+  z.string().transform((value, ctx) => {
+    const checked = checkDurationBounds(value, bounds);
+    if (!checked.ok) {
+      ctx.addIssue({ code: 'custom', message: checked.message });
+      return z.NEVER;
+    }
+    return checked.canonical;
+  });
+
+export const webhookUrlField = z.string().superRefine((value, ctx) => {
+  const checked = checkWebhookUrlSyntax(value);
+  if (!checked.ok) ctx.addIssue({ code: 'custom', message: checked.message });
+});
+
+const shortText = (max = 200) => z.string().trim().min(1).max(max);
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD').refine((v) => !Number.isNaN(Date.parse(v)), 'must be a real date');
+
+export const LINK_EXPIRY_MAX = '60d';
+export const DATA_RETENTION_MAX = '3650d';
+
+export const createSessionSchema = (linkExpiryMin: string) =>
+  z
+    .object({
+      journeyId: shortText().optional(),
+      correlationId: shortText().optional(),
+      redirectUrl: z.string().max(2048).url().refine((u) => /^https?:/i.test(u), 'must be an http(s) URL').optional(),
+      userInput: z
+        .object({ firstName: shortText().optional(), lastName: shortText().optional(), birthDate: isoDate.optional() })
+        .strict()
+        .optional(),
+      entity: z.object({ type: z.enum(['person', 'company']) }).strict().optional(),
+      linkExpiry: durationField({ min: linkExpiryMin, max: LINK_EXPIRY_MAX }).optional(),
+    })
+    .strict();
+export type CreateSessionBody = z.infer<ReturnType<typeof createSessionSchema>>;
+
+export const uploadDocumentSchema = z
+  .object({
+    type: shortText(100),
+    fileName: shortText(255),
+    contentType: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/, 'must be a media type like image/jpeg'),
+    contentBase64: z.string().min(1).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64'),
+  })
+  .strict();
+
+export const analysisStatusAi = z.enum(['ai_approved', 'ai_rejected', 'verify']);
+
+export const createAnalysisSchema = z
+  .object({
+    documentId: z.uuid().optional(),
+    kind: shortText(100),
+    status: analysisStatusAi,
+    result: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+
+export const settingsPatchSchema = (retentionMin: string, linkExpiryMin: string) =>
+  z
+    .object({
+      sessionEndWebhookUrl: webhookUrlField.nullable().optional(),
+      decisionWebhookUrl: webhookUrlField.nullable().optional(),
+      dataRetention: durationField({ min: retentionMin, max: DATA_RETENTION_MAX }).nullable().optional(),
+      sessionLinkExpiry: durationField({ min: linkExpiryMin, max: LINK_EXPIRY_MAX }).optional(),
+    })
+    .strict();
+
+export const idParam = z.object({ id: z.uuid({ message: 'must be a UUID' }) });
+
+export const paginationQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(500).optional(),
+});
+
+export const listSessionsQuery = paginationQuery
+  .extend({
+    status: z.enum(['created', 'in_progress', 'completed', 'expired', 'purged']).optional(),
+    verdict: z.enum(['ai_approved', 'ai_rejected', 'verify', 'user_approved', 'user_rejected']).optional(),
+    correlationId: z.string().max(200).optional(),
+  })
+  .strict();

@@ -1,0 +1,14 @@
+import type { Knex } from 'knex';
+import * as m001 from './001_walking_skeleton';
+
+// An explicit list instead of a directory scan: works the same under tsx, jest and bundlers.
+// Append new migrations; never edit one that has landed.
+const migrations: Record<string, Knex.Migration> = {
+  '001_walking_skeleton': m001,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations).sort(),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations[name],
+};

@@ -1,0 +1,78 @@
+import type { Db } from '../db/knex';
+import { generateWebhookSecret } from '../domain/webhookSignature';
+
+export interface OrganizationSettings {
+  sessionEndWebhookUrl: string | null;
+  decisionWebhookUrl: string | null;
+  dataRetention: string | null;
+  sessionLinkExpiry: string;
+}
+
+export const DEFAULT_SESSION_LINK_EXPIRY = '1d';
+/** How long a rotated-out secret keeps signing beside the new one. */
+export const SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
+
+interface SettingsRow {
+  organization_id: string;
+  session_end_webhook_url: string | null;
+  decision_webhook_url: string | null;
+  data_retention: string | null;
+  session_link_expiry: string;
+}
+
+const toSettings = (row: SettingsRow): OrganizationSettings => ({
+  sessionEndWebhookUrl: row.session_end_webhook_url,
+  decisionWebhookUrl: row.decision_webhook_url,
+  dataRetention: row.data_retention,
+  sessionLinkExpiry: row.session_link_expiry,
+});
+
+export async function getSettings(db: Db, organizationId: string): Promise<OrganizationSettings> {
+  const row = await db<SettingsRow>('settings').where({ organization_id: organizationId }).first();
+  if (!row) throw new Error(`organization ${organizationId} has no settings row`);
+  return toSettings(row);
+}
+
+export async function updateSettings(
+  db: Db,
+  organizationId: string,
+  patch: Partial<OrganizationSettings>,
+): Promise<{ before: OrganizationSettings; after: OrganizationSettings }> {
+  return db.transaction(async (trx) => {
+    const row = await trx<SettingsRow>('settings').where({ organization_id: organizationId }).forUpdate().first();
+    if (!row) throw new Error(`organization ${organizationId} has no settings row`);
+    const before = toSettings(row);
+    const columns: Partial<SettingsRow> = {};
+    if (patch.sessionEndWebhookUrl !== undefined) columns.session_end_webhook_url = patch.sessionEndWebhookUrl;
+    if (patch.decisionWebhookUrl !== undefined) columns.decision_webhook_url = patch.decisionWebhookUrl;
+    if (patch.dataRetention !== undefined) columns.data_retention = patch.dataRetention;
+    if (patch.sessionLinkExpiry !== undefined) columns.session_link_expiry = patch.sessionLinkExpiry;
+    const [updated] = await trx('settings')
+      .where({ organization_id: organizationId })
+      .update({ ...columns, updated_at: trx.fn.now() })
+      .returning('*');
+    return { before, after: toSettings(updated) };
+  });
+}
+
+/** Secrets that sign right now: the current one first, then any still inside its overlap. */
+export async function activeWebhookSecrets(db: Db, organizationId: string, now = new Date()): Promise<string[]> {
+  const rows = await db('webhook_secrets')
+    .where({ organization_id: organizationId })
+    .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))
+    .orderBy('created_at', 'desc')
+    .select('secret');
+  return rows.map((r: { secret: string }) => r.secret);
+}
+
+export async function currentWebhookSecret(db: Db, organizationId: string): Promise<string> {
+  const [secret] = await activeWebhookSecrets(db, organizationId);
+  if (!secret) throw new Error(`organization ${organizationId} has no webhook secret`);
+  return secret;
+}
+
+export async function insertWebhookSecret(db: Db, organizationId: string, id: string): Promise<string> {
+  const secret = generateWebhookSecret();
+  await db('webhook_secrets').insert({ id, organization_id: organizationId, secret });
+  return secret;
+}

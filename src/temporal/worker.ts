@@ -1,0 +1,38 @@
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import path from 'node:path';
+import { createActivities } from '../../activities';
+import type { Config } from '../config';
+import type { Db } from '../db/knex';
+import { sendWebhookRequest } from '../webhooks/sendWebhookRequest';
+
+export const workflowsPath = path.resolve(__dirname, '../../workflows/index.ts');
+
+let cachedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundling takes seconds; processes that build several workers (tests, bench) share one. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  cachedBundle ??= bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
+  return cachedBundle;
+}
+
+const noop = (): void => undefined;
+const quietBundlerLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop };
+
+export async function createWorker(opts: {
+  config: Config;
+  db: Db;
+  connection?: NativeConnection;
+  send?: typeof sendWebhookRequest;
+  taskQueue?: string;
+}): Promise<{ worker: Worker; connection: NativeConnection; ownsConnection: boolean }> {
+  const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.config.TEMPORAL_ADDRESS }));
+  const worker = await Worker.create({
+    connection,
+    namespace: opts.config.TEMPORAL_NAMESPACE,
+    taskQueue: opts.taskQueue ?? opts.config.TEMPORAL_TASK_QUEUE,
+    workflowBundle: await workflowBundle(),
+    activities: createActivities({ db: opts.db, send: opts.send ?? sendWebhookRequest, config: opts.config }),
+    // SIGTERM: stop polling, let running activities finish within this grace, then hand back.
+    shutdownGraceTime: '20 seconds',
+  });
+  return { worker, connection, ownsConnection: !opts.connection };
+}

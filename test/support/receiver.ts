@@ -1,0 +1,85 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+// A real HTTP webhook receiver on 127.0.0.1. Each test scripts its answers; every request is
+// recorded and can be awaited, so tests wait for events rather than sleeping.
+export interface ReceivedRequest {
+  at: number;
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+export type Responder = (req: ReceivedRequest, index: number) => { status: number; headers?: Record<string, string>; body?: string } | 'hang';
+
+export class WebhookReceiver {
+  readonly requests: ReceivedRequest[] = [];
+  private waiters: { count: number; resolve: () => void }[] = [];
+  private server = http.createServer((req, res) => this.handle(req, res));
+  private hanging = new Set<http.ServerResponse>();
+  respond: Responder = () => ({ status: 200, body: 'ok' });
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return this;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Resolves once `count` requests in all have arrived (fails the test after `timeoutMs`). */
+  waitForRequests(count: number, timeoutMs = 60_000): Promise<ReceivedRequest[]> {
+    if (this.requests.length >= count) return Promise.resolve(this.requests.slice());
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`receiver got ${this.requests.length} request(s), expected ${count} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.waiters.push({
+        count,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(this.requests.slice());
+        },
+      });
+    });
+  }
+
+  forPath(path: string): ReceivedRequest[] {
+    return this.requests.filter((r) => r.path === path);
+  }
+
+  async stop(): Promise<void> {
+    for (const res of this.hanging) res.destroy();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const received: ReceivedRequest = {
+        at: Date.now(),
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
+      const index = this.requests.push(received) - 1;
+      const answer = this.respond(received, index);
+      if (answer === 'hang') {
+        this.hanging.add(res);
+      } else {
+        res.writeHead(answer.status, answer.headers);
+        res.end(answer.body ?? '');
+      }
+      this.waiters = this.waiters.filter((w) => {
+        if (this.requests.length >= w.count) w.resolve();
+        return this.requests.length < w.count;
+      });
+    });
+  }
+}

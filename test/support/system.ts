@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { createApp } from '../../src/api/app';
+import { Config, parseConfig } from '../../src/config';
+import { createDb, Db } from '../../src/db/knex';
+import { createOrganization } from '../../src/orgs/organizations';
+import { createWorker } from '../../src/temporal/worker';
+
+// The whole system in the test process, against the real Temporal dev server and the real
+// PostgreSQL started by globalSetup: API on an ephemeral port, a worker on a task queue of
+// its own (test files run in parallel), the real activities.
+export interface TestSystem {
+  config: Config;
+  db: Db;
+  client: Client;
+  baseUrl: string;
+  worker: Worker;
+  stop(): Promise<void>;
+}
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return parseConfig({
+    DATABASE_URL: process.env.DATABASE_URL,
+    TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS,
+    TEMPORAL_NAMESPACE: 'default',
+    TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`,
+    AUDIT_HMAC_KEY: 'test-audit-key-0123456789abcdef0123456789abcdef',
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    WEBHOOK_RETRY_DELAYS_SECONDS: '1,1,1',
+    LOG_LEVEL: 'silent',
+    PORT: '0',
+    ...overrides,
+  });
+}
+
+let runtimeInstalled = false;
+/** The SDK's own logs at WARN: worker state changes would drown the test output. */
+export function quietTemporalRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+}
+
+export async function startSystem(overrides: Record<string, string> = {}): Promise<TestSystem> {
+  process.env.LOG_LEVEL = 'silent';
+  quietTemporalRuntime();
+  const config0 = testConfig(overrides);
+  const db = createDb(config0.DATABASE_URL);
+  const connection = await Connection.connect({ address: config0.TEMPORAL_ADDRESS });
+  const client = new Client({ connection, namespace: config0.TEMPORAL_NAMESPACE });
+  const nativeConnection = await NativeConnection.connect({ address: config0.TEMPORAL_ADDRESS });
+  const { worker } = await createWorker({ config: config0, db, connection: nativeConnection });
+  const running = worker.run();
+
+  // Listen first: links embed PUBLIC_BASE_URL, which needs the ephemeral port.
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const config = { ...config0, PUBLIC_BASE_URL: baseUrl };
+  server.on('request', createApp({ config, db, temporal: client }));
+
+  return {
+    config,
+    db,
+    client,
+    baseUrl,
+    worker,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      worker.shutdown();
+      await running;
+      await nativeConnection.close();
+      await connection.close();
+      await db.destroy();
+    },
+  };
+}
+
+export async function newOrganization(db: Db, name = 'Acme') {
+  return createOrganization(db, { name, adminEmail: `admin-${randomUUID()}@example.com` });
+}
+
+/** A small JSON HTTP client for tests: returns status, headers and parsed body. */
+export async function call(
+  baseUrl: string,
+  method: string,
+  path: string,
+  opts: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  let payload: string | undefined;
+  if (opts.rawBody !== undefined) payload = opts.rawBody;
+  else if (opts.body !== undefined) payload = JSON.stringify(opts.body);
+  if (payload !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+  const res = await fetch(baseUrl + path, { method, headers, body: payload });
+  const text = await res.text();
+  let body: any = text;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    // keep text
+  }
+  return { status: res.status, headers: res.headers, body };
+}

@@ -1,0 +1,24 @@
+// The worker process: runs journey-session and webhook-delivery workflows and their activities.
+import { Runtime } from '@temporalio/worker';
+import { loadConfigOrExit } from './src/config';
+import { createDb } from './src/db/knex';
+import { log } from './src/log';
+import { createWorker } from './src/temporal/worker';
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  // SIGINT/SIGTERM make the worker drain (in-flight activities finish or go back to Temporal).
+  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  const db = createDb(config.DATABASE_URL);
+  const { worker, connection } = await createWorker({ config, db });
+  log.info('worker started', { taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
+  await worker.run();
+  await connection.close();
+  await db.destroy();
+  log.info('worker stopped');
+}
+
+main().catch((err) => {
+  log.error('worker failed', { error: (err as Error).message });
+  process.exit(1);
+});

@@ -1,0 +1,3 @@
+// The worker bundles this module: every workflow type it runs is exported here.
+export { journeySession } from './journeySession';
+export { webhookDelivery } from './webhookDelivery';
