@@ -10,10 +10,11 @@ async function main(): Promise<void> {
   // SIGINT/SIGTERM make the worker drain (in-flight activities finish or go back to Temporal).
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const db = createDb(config.DATABASE_URL);
-  const { worker, connection } = await createWorker({ config, db });
+  const { worker, connection, client } = await createWorker({ config, db });
   log.info('worker started', { taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
   await worker.run();
   await connection.close();
+  await client.connection.close();
   await db.destroy();
   log.info('worker stopped');
 }

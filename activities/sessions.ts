@@ -28,7 +28,7 @@ export function createSessionActivities({ db }: { db: Db }) {
       });
     },
 
-    /** `at` is the timer's instant (workflow time), so the record says when the link died. */
+    /** `at` is the link's expiry instant, so the record says when the link died, not when we noticed. */
     async expireSession({ sessionId, at }: { sessionId: string; at: string }): Promise<{ expiredAt: string }> {
       await db('sessions')
         .where({ id: sessionId })

@@ -1,4 +1,8 @@
+import { Context } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
 import type { Db } from '../src/db/knex';
+import { OrganizationId } from '../src/temporal/searchAttributes';
+import { webhookWorkflowId, type WebhookDeliveryInput } from '../workflows/definitions';
 import { webhookHeaders, webhookIdForDelivery } from '../src/domain/webhookSignature';
 import { activeWebhookSecrets, getSettings } from '../src/settings/settings';
 import {
@@ -13,6 +17,7 @@ import type { WebhookAttemptResult } from '../src/webhooks/sendWebhookRequest';
 
 export interface WebhookDeps {
   db: Db;
+  temporal: Client;
   send: (input: {
     url: string;
     headers: Record<string, string>;
@@ -36,11 +41,21 @@ export interface AttemptSummary {
 const urlFor = (event: string, s: { sessionEndWebhookUrl: string | null; decisionWebhookUrl: string | null }) =>
   event === 'decision' ? s.decisionWebhookUrl : s.sessionEndWebhookUrl;
 
-export function createWebhookActivities({ db, send, config, clock = () => new Date() }: WebhookDeps) {
+export function createWebhookActivities({ db, temporal, send, config, clock = () => new Date() }: WebhookDeps) {
   return {
-    async createWebhookDelivery(d: NewDelivery): Promise<{ deliveryId: string; retryDelaysSeconds: number[] }> {
+    /**
+     * Records the event's delivery and starts its own workflow (`webhook-<deliveryId>`), not a
+     * child: days of retries never hold the session's history open, and the delivery is
+     * still visible and searchable in the Web UI. Both steps are idempotent.
+     */
+    async dispatchWebhook(d: NewDelivery): Promise<{ deliveryId: string }> {
       const row = await recordDelivery(db, d);
-      return { deliveryId: row.id, retryDelaysSeconds: config.WEBHOOK_RETRY_DELAYS_SECONDS };
+      await startDeliveryWorkflow(temporal, {
+        input: { deliveryId: row.id, organizationId: d.organizationId, series: 1, retryDelaysSeconds: config.WEBHOOK_RETRY_DELAYS_SECONDS },
+        taskQueue: Context.current().info.taskQueue,
+        summary: `${d.event} webhook${d.sessionId ? ` for session ${d.sessionId}` : ''}`,
+      });
+      return { deliveryId: row.id };
     },
 
     /**
@@ -111,4 +126,25 @@ function summarize(
   retryAfterSeconds: number | null,
 ): AttemptSummary {
   return { outcome, statusCode, error, retryAfterSeconds, stopRetrying: statusCode === 410 };
+}
+
+/** Starts the delivery workflow of one attempt series; a second start of the same series is a no-op. */
+export async function startDeliveryWorkflow(
+  temporal: Client,
+  opts: { input: WebhookDeliveryInput; taskQueue: string; summary: string },
+): Promise<void> {
+  try {
+    await temporal.workflow.start('webhookDelivery', {
+      workflowId: webhookWorkflowId(opts.input.deliveryId, opts.input.series),
+      taskQueue: opts.taskQueue,
+      args: [opts.input],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      typedSearchAttributes: [{ key: OrganizationId, value: opts.input.organizationId }],
+      staticSummary: opts.summary,
+    });
+  } catch (err) {
+    // Already ran to its end: this series is done.
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
 }

@@ -1,14 +1,11 @@
 import {
   ApplicationFailure,
   allHandlersFinished,
-  ParentClosePolicy,
   condition,
   proxyActivities,
   setCurrentDetails,
   setHandler,
-  startChild,
   upsertSearchAttributes,
-  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { LinkExpiresAt, SessionStatus as SessionStatusKey, Verdict } from '../src/temporal/searchAttributes';
@@ -19,9 +16,7 @@ import {
   completeJourneyUpdate,
   openLinkUpdate,
   stateQuery,
-  webhookWorkflowId,
 } from './definitions';
-import { webhookDelivery } from './webhookDelivery';
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -102,14 +97,15 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
   const completedInTime = await condition(() => completionRequested, Math.max(0, expiresAtMs - Date.now()));
   if (!completedInTime) {
     state.status = 'expired';
-    const { expiredAt } = await acts.expireSession({ sessionId: input.sessionId, at: new Date().toISOString() });
+    // The link died at its expiry instant, whenever this timer's task actually ran.
+    const { expiredAt } = await acts.expireSession({ sessionId: input.sessionId, at: input.linkExpiresAt });
     state.expiredAt = expiredAt;
     publish();
     return state;
   }
 
   await condition(() => state.status === 'completed');
-  const delivery = await acts.createWebhookDelivery({
+  const { deliveryId } = await acts.dispatchWebhook({
     organizationId: input.organizationId,
     event: 'session_end',
     eventKey: `session_end:${input.sessionId}`,
@@ -117,18 +113,7 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     analysisId: null,
     payload: { sessionId: input.sessionId, newStatus: state.verdict },
   });
-  state.webhookDeliveryIds.push(delivery.deliveryId);
-  // A child per delivery: visible and searchable in the UI, and its days of retries never
-  // hold up this session's own timers. ABANDON lets it outlive this workflow.
-  await startChild(webhookDelivery, {
-    workflowId: webhookWorkflowId(delivery.deliveryId, 1),
-    args: [{ deliveryId: delivery.deliveryId, organizationId: input.organizationId, series: 1, retryDelaysSeconds: delivery.retryDelaysSeconds }],
-    parentClosePolicy: ParentClosePolicy.ABANDON,
-    staticSummary: `session_end webhook for ${workflowInfo().workflowId}`,
-  }).catch((err: unknown) => {
-    // Already started by an earlier run of this code path (replayed reset): nothing to do.
-    if (!(err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError')) throw err;
-  });
+  state.webhookDeliveryIds.push(deliveryId);
 
   // Let a completion update that is still replying finish before the run closes.
   await condition(allHandlersFinished);

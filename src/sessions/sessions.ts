@@ -97,13 +97,13 @@ export function analysisView(a: AnalysisRow) {
  * Records the session and starts its workflow in one step: the row is committed only once
  * Temporal has accepted the workflow, so no session exists without its timers.
  */
-export async function createSession(deps: SessionDeps, organizationId: string, body: CreateSessionBody) {
+export async function createSession(deps: SessionDeps, organizationId: string, body: CreateSessionBody, now = new Date()) {
   const settings = await getSettings(deps.db, organizationId);
   const linkExpiry = body.linkExpiry ?? settings.sessionLinkExpiry;
   const sessionId = randomUUID();
   const entityId = randomUUID();
   const token = newLinkToken();
-  const createdAt = new Date();
+  const createdAt = now;
   const linkExpiresAt = new Date(createdAt.getTime() + durationToMs(linkExpiry));
 
   await deps.db.transaction(async (trx) => {

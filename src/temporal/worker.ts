@@ -1,8 +1,10 @@
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import path from 'node:path';
 import { createActivities } from '../../activities';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
+import { createTemporalClient } from './client';
 import { sendWebhookRequest } from '../webhooks/sendWebhookRequest';
 
 export const workflowsPath = path.resolve(__dirname, '../../workflows/index.ts');
@@ -21,18 +23,21 @@ export async function createWorker(opts: {
   config: Config;
   db: Db;
   connection?: NativeConnection;
+  /** Activities start delivery workflows through this client. */
+  client?: Client;
   send?: typeof sendWebhookRequest;
   taskQueue?: string;
-}): Promise<{ worker: Worker; connection: NativeConnection; ownsConnection: boolean }> {
+}): Promise<{ worker: Worker; connection: NativeConnection; client: Client }> {
   const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.config.TEMPORAL_ADDRESS }));
+  const client = opts.client ?? (await createTemporalClient(opts.config));
   const worker = await Worker.create({
     connection,
     namespace: opts.config.TEMPORAL_NAMESPACE,
     taskQueue: opts.taskQueue ?? opts.config.TEMPORAL_TASK_QUEUE,
     workflowBundle: await workflowBundle(),
-    activities: createActivities({ db: opts.db, send: opts.send ?? sendWebhookRequest, config: opts.config }),
+    activities: createActivities({ db: opts.db, temporal: client, send: opts.send ?? sendWebhookRequest, config: opts.config }),
     // SIGTERM: stop polling, let running activities finish within this grace, then hand back.
     shutdownGraceTime: '20 seconds',
   });
-  return { worker, connection, ownsConnection: !opts.connection };
+  return { worker, connection, client };
 }

@@ -8,6 +8,9 @@ import { Config, parseConfig } from '../../src/config';
 import { createDb, Db } from '../../src/db/knex';
 import { createOrganization } from '../../src/orgs/organizations';
 import { createWorker } from '../../src/temporal/worker';
+import { customSearchAttributes } from '../../src/temporal/searchAttributes';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { temporal } from '@temporalio/proto';
 
 // The whole system in the test process, against the real Temporal dev server and the real
 // PostgreSQL started by globalSetup: API on an ephemeral port, a worker on a task queue of
@@ -52,7 +55,7 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
   const connection = await Connection.connect({ address: config0.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: config0.TEMPORAL_NAMESPACE });
   const nativeConnection = await NativeConnection.connect({ address: config0.TEMPORAL_ADDRESS });
-  const { worker } = await createWorker({ config: config0, db, connection: nativeConnection });
+  const { worker } = await createWorker({ config: config0, db, connection: nativeConnection, client });
   const running = worker.run();
 
   // Listen first: links embed PUBLIC_BASE_URL, which needs the ephemeral port.
@@ -106,4 +109,18 @@ export async function call(
     // keep text
   }
   return { status: res.status, headers: res.headers, body };
+}
+
+/** The time-skipping server starts without our custom search attributes: register them. */
+export async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
+  const { IndexedValueType } = temporal.api.enums.v1;
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(
+      customSearchAttributes.map((a) => [
+        a.name,
+        a.cliType === 'Keyword' ? IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD : IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+      ]),
+    ),
+  });
 }

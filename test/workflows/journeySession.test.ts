@@ -1,0 +1,115 @@
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { createDb, Db } from '../../src/db/knex';
+import { createSession, addSessionAnalysis, completeJourney, SessionDeps } from '../../src/sessions/sessions';
+import { createWorker } from '../../src/temporal/worker';
+import { completeJourneyUpdate, sessionWorkflowId, stateQuery, JourneySessionState } from '../../workflows/definitions';
+import { newOrganization, quietTemporalRuntime, registerSearchAttributes, testConfig } from '../support/system';
+import { HttpProblem } from '../../src/api/problem';
+
+// Long timers on the time-skipping test server, with the real activities and PostgreSQL:
+// a day passes in milliseconds and the records show what a user would see.
+const DAY_MS = 24 * 60 * 60 * 1000;
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let running: Promise<void>;
+let db: Db;
+let deps: SessionDeps;
+let organizationId: string;
+
+beforeAll(async () => {
+  quietTemporalRuntime();
+  env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER_PATH! } },
+  });
+  await registerSearchAttributes(env);
+  const config = testConfig();
+  db = createDb(config.DATABASE_URL);
+  ({ worker } = await createWorker({ config, db, connection: env.nativeConnection, client: env.client }));
+  running = worker.run();
+  deps = { db, temporal: env.client, taskQueue: config.TEMPORAL_TASK_QUEUE, publicBaseUrl: 'http://kyc.test' };
+  ({ organizationId } = await newOrganization(db));
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+  await db?.destroy();
+});
+
+async function startSession(body: { linkExpiry?: string } = {}) {
+  const now = new Date(await env.currentTimeMs());
+  const session = await createSession(deps, organizationId, body, now);
+  return { session, handle: env.client.workflow.getHandle<() => Promise<JourneySessionState>>(sessionWorkflowId(session.id)) };
+}
+
+const tokenOf = (url: string) => url.split('/').pop()!;
+
+test.each([
+  ['the default of one day', undefined, DAY_MS],
+  ['an overridden 2h30m', '2h30m', 150 * 60 * 1000],
+])('a session never completed expires at exactly its expiry: %s', async (_label, linkExpiry, expectedMs) => {
+  const { session, handle } = await startSession(linkExpiry ? { linkExpiry } : {});
+  expect(Date.parse(session.link.expiresAt) - Date.parse(session.createdAt)).toBe(expectedMs);
+
+  await env.sleep(expectedMs - 1000);
+  expect((await handle.query(stateQuery)).status).toBe('created');
+  expect((await db('sessions').where({ id: session.id }).first()).status).toBe('created');
+
+  await env.sleep(2000);
+  const final = await handle.result();
+  expect(final.status).toBe('expired');
+  expect(final.expiredAt).toBe(session.link.expiresAt);
+  const row = await db('sessions').where({ id: session.id }).first();
+  expect(row.status).toBe('expired');
+  expect(row.expired_at.toISOString()).toBe(session.link.expiresAt);
+  const sa = (await handle.describe()).searchAttributes as Record<string, unknown[]>;
+  expect(sa.SessionStatus).toEqual(['expired']);
+});
+
+test('a completed session never expires', async () => {
+  const { session, handle } = await startSession();
+  await env.sleep(DAY_MS / 2);
+  const outcome = await handle.executeUpdate(completeJourneyUpdate);
+  expect(outcome.verdict).toBe('verify');
+  await env.sleep(3 * DAY_MS);
+  const final = await handle.result();
+  expect(final).toMatchObject({ status: 'completed', expiredAt: null });
+  const row = await db('sessions').where({ id: session.id }).first();
+  expect(row).toMatchObject({ status: 'completed', expired_at: null });
+});
+
+test('completion after expiry is refused with 410 and changes nothing', async () => {
+  const { session, handle } = await startSession({ linkExpiry: '10m' });
+  await handle.result();
+  const refused = await completeJourney(deps, tokenOf(session.link.url)).catch((e: unknown) => e);
+  expect(refused).toBeInstanceOf(HttpProblem);
+  expect((refused as HttpProblem).status).toBe(410);
+  const row = await db('sessions').where({ id: session.id }).first();
+  expect(row).toMatchObject({ status: 'expired', verdict: null, completed_at: null });
+});
+
+// Every multiset of 0 to 3 analyses over the three AI statuses.
+const AI = ['ai_approved', 'ai_rejected', 'verify'] as const;
+const mixes: (typeof AI)[number][][] = [[]];
+for (let size = 1; size <= 3; size++) {
+  const grow = (prefix: (typeof AI)[number][], from: number): void => {
+    if (prefix.length === size) return void mixes.push(prefix);
+    for (let i = from; i < AI.length; i++) grow([...prefix, AI[i]], i);
+  };
+  grow([], 0);
+}
+const expectedVerdict = (mix: string[]) =>
+  mix.includes('ai_rejected') ? 'ai_rejected' : mix.includes('verify') || mix.length === 0 ? 'verify' : 'ai_approved';
+
+test(`the consolidated verdict follows the rule for all ${mixes.length} mixes of analyses`, async () => {
+  expect(mixes).toHaveLength(20);
+  for (const mix of mixes) {
+    const { session, handle } = await startSession();
+    for (const status of mix) await addSessionAnalysis(db, organizationId, session.id, { kind: 'check', status });
+    const { verdict } = await handle.executeUpdate(completeJourneyUpdate);
+    const row = await db('sessions').where({ id: session.id }).first();
+    expect({ mix, verdict, stored: row.verdict }).toEqual({ mix, verdict: expectedVerdict(mix), stored: expectedVerdict(mix) });
+  }
+});
