@@ -36,31 +36,56 @@ export function auditEventHash(key: string | Buffer, prevHash: string, event: Re
   return createHmac('sha256', key).update(prevHash + canonicalJson(event), 'utf8').digest('hex');
 }
 
-/** Events must be supplied in seq order, starting at seq 1. */
-export function verifyChain(key: string | Buffer, events: Iterable<ChainEvent>): ChainVerification {
+export interface ChainVerifier {
+  /** Checks the next event; false once the chain is broken (later events are ignored). */
+  push(event: ChainEvent): boolean;
+  result(): ChainVerification;
+}
+
+/** Incremental verification, so a ledger can be checked while it streams from the database. */
+export function createChainVerifier(key: string | Buffer): ChainVerifier {
   let expectedSeq = 1;
   let prevHash = GENESIS_HASH;
   let checked = 0;
   let headSeq: number | null = null;
   let headHash: string | null = null;
+  let firstInvalidSeq: number | undefined;
 
-  for (const event of events) {
-    let ok = event.seq === expectedSeq && event.prevHash === prevHash;
-    if (ok) {
-      let recomputed: string;
-      try {
-        recomputed = auditEventHash(key, prevHash, event.body);
-      } catch {
-        recomputed = ''; // body not canonicalizable -> cannot match
+  return {
+    push(event) {
+      if (firstInvalidSeq !== undefined) return false;
+      let ok = event.seq === expectedSeq && event.prevHash === prevHash;
+      if (ok) {
+        let recomputed: string;
+        try {
+          recomputed = auditEventHash(key, prevHash, event.body);
+        } catch {
+          recomputed = ''; // body not canonicalizable -> cannot match
+        }
+        ok = recomputed === event.hash;
       }
-      ok = recomputed === event.hash;
-    }
-    if (!ok) return { valid: false, checked, headSeq, headHash, firstInvalidSeq: expectedSeq };
-    checked += 1;
-    headSeq = event.seq;
-    headHash = event.hash;
-    prevHash = event.hash;
-    expectedSeq += 1;
-  }
-  return { valid: true, checked, headSeq, headHash };
+      if (!ok) {
+        firstInvalidSeq = expectedSeq;
+        return false;
+      }
+      checked += 1;
+      headSeq = event.seq;
+      headHash = event.hash;
+      prevHash = event.hash;
+      expectedSeq += 1;
+      return true;
+    },
+    result() {
+      return firstInvalidSeq === undefined
+        ? { valid: true, checked, headSeq, headHash }
+        : { valid: false, checked, headSeq, headHash, firstInvalidSeq };
+    },
+  };
+}
+
+/** Events must be supplied in seq order, starting at seq 1. */
+export function verifyChain(key: string | Buffer, events: Iterable<ChainEvent>): ChainVerification {
+  const verifier = createChainVerifier(key);
+  for (const event of events) if (!verifier.push(event)) break;
+  return verifier.result();
 }
