@@ -8,9 +8,8 @@ import { Config, parseConfig } from '../../src/config';
 import { createDb, Db } from '../../src/db/knex';
 import { createOrganization } from '../../src/orgs/organizations';
 import { createWorker } from '../../src/temporal/worker';
-import { customSearchAttributes } from '../../src/temporal/searchAttributes';
+import { registerSearchAttributes } from '../../src/temporal/registerSearchAttributes';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { temporal } from '@temporalio/proto';
 
 // The whole system in the test process, against the real Temporal dev server and the real
 // PostgreSQL started by globalSetup: API on an ephemeral port, a worker on a task queue of
@@ -112,15 +111,6 @@ export async function call(
 }
 
 /** The time-skipping server starts without our custom search attributes: register them. */
-export async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
-  const { IndexedValueType } = temporal.api.enums.v1;
-  await env.connection.operatorService.addSearchAttributes({
-    namespace: env.namespace ?? 'default',
-    searchAttributes: Object.fromEntries(
-      customSearchAttributes.map((a) => [
-        a.name,
-        a.cliType === 'Keyword' ? IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD : IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-      ]),
-    ),
-  });
+export async function registerTestSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
+  await registerSearchAttributes(env.connection, env.namespace ?? 'default');
 }

@@ -4,7 +4,7 @@ import { createDb, Db } from '../../src/db/knex';
 import { createSession, addSessionAnalysis, completeJourney, SessionDeps } from '../../src/sessions/sessions';
 import { createWorker } from '../../src/temporal/worker';
 import { completeJourneyUpdate, sessionWorkflowId, stateQuery, JourneySessionState } from '../../workflows/definitions';
-import { newOrganization, quietTemporalRuntime, registerSearchAttributes, testConfig } from '../support/system';
+import { newOrganization, quietTemporalRuntime, registerTestSearchAttributes, testConfig } from '../support/system';
 import { HttpProblem } from '../../src/api/problem';
 
 // Long timers on the time-skipping test server, with the real activities and PostgreSQL:
@@ -22,7 +22,7 @@ beforeAll(async () => {
   env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER_PATH! } },
   });
-  await registerSearchAttributes(env);
+  await registerTestSearchAttributes(env);
   const config = testConfig();
   db = createDb(config.DATABASE_URL);
   ({ worker } = await createWorker({ config, db, connection: env.nativeConnection, client: env.client }));
