@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../src/db/knex';
 import { consolidateVerdict, type AiStatus, type AnalysisStatus } from '../src/domain/verdict';
 
@@ -20,6 +21,9 @@ export function createSessionActivities({ db }: { db: Db }) {
         }
         const analyses: { status: AnalysisStatus }[] = await trx('analyses').where({ session_id: sessionId }).select('status');
         const verdict = consolidateVerdict(analyses.map((a) => a.status));
+        if (session.status !== 'created' && session.status !== 'in_progress') {
+          throw ApplicationFailure.nonRetryable(`session ${sessionId} is ${session.status}, it cannot complete`, 'SessionNotOpen');
+        }
         const [row] = await trx('sessions')
           .where({ id: sessionId })
           .update({ status: 'completed', verdict, completed_at: trx.fn.now() })

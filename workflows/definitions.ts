@@ -1,7 +1,7 @@
 // Names shared by workflow code and its clients (API, CLI, tests): defined once here.
 // Everything that crosses into Temporal carries ids and statuses only, never personal data.
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import type { AiStatus, SessionVerdict } from '../src/domain/verdict';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { AiStatus, DecisionStatus, SessionVerdict } from '../src/domain/verdict';
 
 export const TASK_QUEUE_DEFAULT = 'kyc-journeys';
 
@@ -10,8 +10,28 @@ export type SessionStatus = 'created' | 'in_progress' | 'completed' | 'expired' 
 export interface JourneySessionInput {
   sessionId: string;
   organizationId: string;
+  /** ISO instant of creation: retention counts from it. */
+  createdAt: string;
   /** ISO instant at which the session link stops working. */
   linkExpiresAt: string;
+  /** The organization's retention when the session was created; null keeps indefinitely. */
+  dataRetention: string | null;
+}
+
+export interface StandaloneAnalysisInput {
+  analysisId: string;
+  organizationId: string;
+  createdAt: string;
+  dataRetention: string | null;
+}
+
+export interface StandaloneAnalysisState {
+  analysisId: string;
+  organizationId: string;
+  status: 'active' | 'purged';
+  purgeAt: string | null;
+  purgedAt: string | null;
+  webhookDeliveryIds: string[];
 }
 
 export interface JourneySessionState {
@@ -22,7 +42,49 @@ export interface JourneySessionState {
   linkExpiresAt: string;
   completedAt: string | null;
   expiredAt: string | null;
+  purgeAt: string | null;
+  purgedAt: string | null;
   webhookDeliveryIds: string[];
+}
+
+/** Who asked, for the audit ledger: never personal data beyond the operator's id. */
+export interface RequestContext {
+  requestId?: string | null;
+  ip?: string | null;
+  userAgent?: string | null;
+}
+
+/**
+ * An analyst's decision, as the `analystDecision` signal carries it (from the API, the
+ * Temporal UI or the CLI). The comment stays out of Temporal: the API stores it first and
+ * passes `commentId`; a comment typed in the UI is stored by the recording activity.
+ */
+export interface AnalystDecision extends RequestContext {
+  analysisId: string;
+  newStatus: DecisionStatus;
+  operatorId: string;
+  /** Free text typed in the Temporal UI/CLI (SPEC §9); stored by the activity, then purged with the analysis. */
+  comment?: string;
+  /** The API's way: the comment is already stored, only its id travels. */
+  commentId?: string;
+}
+
+export type DecisionRefusal = 'invalid_input' | 'operator_not_allowed' | 'analysis_not_found' | 'session_not_completed' | 'purged';
+
+export type DecisionOutcome =
+  | {
+      accepted: true;
+      analysisId: string;
+      newStatus: DecisionStatus;
+      decidedAt: string;
+      decidedBy: string;
+      /** false when the analysis already had this status: nothing changes, nothing is sent. */
+      changed: boolean;
+    }
+  | { accepted: false; reason: DecisionRefusal; message: string };
+
+export interface ErasureRequest extends RequestContext {
+  operatorId: string;
 }
 
 export interface WebhookDeliveryInput {
@@ -40,6 +102,7 @@ export const RefusalType = {
   LinkExpired: 'LinkExpired',
   AlreadyCompleted: 'AlreadyCompleted',
   SessionPurged: 'SessionPurged',
+  DecisionRefused: 'DecisionRefused',
 } as const;
 
 export const stateQuery = defineQuery<JourneySessionState>('state');
@@ -48,6 +111,18 @@ export const openLinkUpdate = defineUpdate<{ status: SessionStatus }>('openLink'
 /** The end user reached the End node. Resolves once the verdict is persisted. */
 export const completeJourneyUpdate = defineUpdate<{ verdict: AiStatus; completedAt: string }>('completeJourney');
 
+/** The decision signal operators may send from the Temporal UI/CLI (SPEC §9). */
+export const analystDecisionSignal = defineSignal<[AnalystDecision]>('analystDecision');
+/** The same decision for the API, which needs the outcome to answer 200/409/410. */
+export const decideUpdate = defineUpdate<DecisionOutcome, [AnalystDecision]>('decide');
+/** The organization's retention changed: re-arm the purge timer from the creation instant. */
+export const retentionChangedSignal = defineSignal<[{ dataRetention: string | null }]>('retentionChanged');
+/** Right to erasure: purge now. Resolves once the data is gone. */
+export const eraseUpdate = defineUpdate<{ purgedAt: string }, [ErasureRequest]>('erase');
+
+export const analysisStateQuery = defineQuery<StandaloneAnalysisState>('state');
+
 export const sessionWorkflowId = (sessionId: string): string => `session-${sessionId}`;
+export const analysisWorkflowId = (analysisId: string): string => `analysis-${analysisId}`;
 export const webhookWorkflowId = (deliveryId: string, series: number): string =>
   series === 1 ? `webhook-${deliveryId}` : `webhook-${deliveryId}-${series}`;

@@ -1,3 +1,4 @@
 // The worker bundles this module: every workflow type it runs is exported here.
 export { journeySession } from './journeySession';
+export { standaloneAnalysis } from './standaloneAnalysis';
 export { webhookDelivery } from './webhookDelivery';

@@ -1,6 +1,5 @@
 import {
   ApplicationFailure,
-  allHandlersFinished,
   condition,
   proxyActivities,
   setCurrentDetails,
@@ -8,15 +7,27 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { LinkExpiresAt, SessionStatus as SessionStatusKey, Verdict } from '../src/temporal/searchAttributes';
 import {
+  CorrelationId,
+  LinkExpiresAt,
+  PurgeAt,
+  SessionStatus as SessionStatusKey,
+  Verdict,
+} from '../src/temporal/searchAttributes';
+import {
+  ErasureRequest,
   JourneySessionInput,
   JourneySessionState,
   RefusalType,
+  analystDecisionSignal,
   completeJourneyUpdate,
+  decideUpdate,
+  eraseUpdate,
   openLinkUpdate,
+  retentionChangedSignal,
   stateQuery,
 } from './definitions';
+import { DecisionQueue, QueuedDecision, drainLateDecisions, msUntil, purgeAtFor } from './lifecycle';
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -24,9 +35,12 @@ const acts = proxyActivities<Activities>({
 });
 
 /**
- * One journey session, from link creation to its end: the link expires at
- * `linkExpiresAt` unless the end user completes the journey first; completion
- * fixes the consolidated verdict and sends the session-end webhook.
+ * One journey session, from link creation until retention purges it:
+ *  1. the link works until `linkExpiresAt` unless the end user completes the journey first;
+ *     completion fixes the consolidated verdict and sends the session-end webhook;
+ *  2. analysts' decisions (signal or update) are recorded and sent as decision webhooks;
+ *  3. at `purgeAt` (re-armed when the organization's retention changes), or on erasure,
+ *     the personal data is deleted and the workflow ends.
  */
 export async function journeySession(input: JourneySessionInput): Promise<JourneySessionState> {
   const state: JourneySessionState = {
@@ -37,25 +51,39 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     linkExpiresAt: input.linkExpiresAt,
     completedAt: null,
     expiredAt: null,
+    purgeAt: purgeAtFor(input.createdAt, input.dataRetention),
+    purgedAt: null,
     webhookDeliveryIds: [],
   };
   const expiresAtMs = Date.parse(input.linkExpiresAt);
+  const decisions = new DecisionQueue();
   let completionRequested = false;
+  let sessionEndSent = false;
+  let retentionChanged = false;
+  let erasure: ErasureRequest | null = null;
 
+  const isOpen = (): boolean => state.status === 'created' || state.status === 'in_progress';
   const publish = (): void => {
     upsertSearchAttributes([
       { key: SessionStatusKey, value: state.status },
       { key: Verdict, value: state.verdict },
       { key: LinkExpiresAt, value: new Date(expiresAtMs) },
+      { key: PurgeAt, value: state.purgeAt ? new Date(state.purgeAt) : null },
+      // The customer's own identifier goes with the personal data.
+      ...(state.status === 'purged' ? [{ key: CorrelationId, value: null }] : []),
     ]);
     setCurrentDetails(
-      `**${state.status}**${state.verdict ? ` · verdict ${state.verdict}` : ''}  \nlink expires ${input.linkExpiresAt}`,
+      [
+        `**${state.status}**${state.verdict ? ` · verdict ${state.verdict}` : ''}`,
+        `link expires ${input.linkExpiresAt}`,
+        state.purgeAt ? `purge at ${state.purgeAt}` : 'kept until erased (no retention)',
+      ].join('  \n'),
     );
   };
   publish();
 
   const refuseIfLinkUnusable = (): void => {
-    if (state.status === 'purged') throw ApplicationFailure.nonRetryable('session was purged', RefusalType.SessionPurged);
+    if (state.status === 'purged' || erasure) throw ApplicationFailure.nonRetryable('session was purged', RefusalType.SessionPurged);
     if (completionRequested || state.status === 'completed') {
       throw ApplicationFailure.nonRetryable('session already completed', RefusalType.AlreadyCompleted);
     }
@@ -66,7 +94,6 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
   };
 
   setHandler(stateQuery, () => state);
-
   setHandler(
     openLinkUpdate,
     async () => {
@@ -79,7 +106,6 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     },
     { validator: refuseIfLinkUnusable },
   );
-
   setHandler(
     completeJourneyUpdate,
     async () => {
@@ -93,29 +119,83 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     },
     { validator: refuseIfLinkUnusable },
   );
+  setHandler(analystDecisionSignal, (decision) => decisions.fromSignal(decision));
+  setHandler(decideUpdate, (decision) => decisions.fromUpdate(decision));
+  setHandler(retentionChangedSignal, ({ dataRetention }) => {
+    state.purgeAt = purgeAtFor(input.createdAt, dataRetention);
+    retentionChanged = true;
+  });
+  setHandler(eraseUpdate, async (request) => {
+    erasure ??= request;
+    await condition(() => state.status === 'purged');
+    return { purgedAt: state.purgedAt! };
+  });
 
-  const completedInTime = await condition(() => completionRequested, Math.max(0, expiresAtMs - Date.now()));
-  if (!completedInTime) {
-    state.status = 'expired';
-    // The link died at its expiry instant, whenever this timer's task actually ran.
-    const { expiredAt } = await acts.expireSession({ sessionId: input.sessionId, at: input.linkExpiresAt });
-    state.expiredAt = expiredAt;
-    publish();
-    return state;
+  const applyDecision = async (item: QueuedDecision): Promise<void> => {
+    const { outcome, webhook } = await acts.recordDecision({
+      decision: item.decision,
+      decisionKey: `${input.sessionId}:${item.key}`,
+      organizationId: input.organizationId,
+      scope: { sessionId: input.sessionId },
+    });
+    if (outcome.accepted && outcome.changed) {
+      state.verdict = outcome.newStatus;
+      publish();
+    }
+    if (webhook) state.webhookDeliveryIds.push((await acts.dispatchWebhook(webhook)).deliveryId);
+    item.reply?.(outcome);
+  };
+
+  for (;;) {
+    const linkDeadline = isOpen() && !completionRequested ? Math.max(0, expiresAtMs - Date.now()) : undefined;
+    const purgeDeadline = msUntil(state.purgeAt);
+    const deadlines = [linkDeadline, purgeDeadline].filter((d): d is number => d !== undefined);
+    retentionChanged = false;
+    const wake = (): boolean =>
+      erasure !== null || decisions.length > 0 || retentionChanged || (state.status === 'completed' && !sessionEndSent);
+    if (deadlines.length > 0) await condition(wake, Math.min(...deadlines));
+    else await condition(wake);
+
+    if (retentionChanged) {
+      await acts.recordPurgeAt({ sessionId: input.sessionId, purgeAt: state.purgeAt });
+      publish();
+    }
+    if (erasure || (state.purgeAt !== null && Date.now() >= Date.parse(state.purgeAt))) break;
+    if (isOpen() && !completionRequested && Date.now() >= expiresAtMs) {
+      state.status = 'expired';
+      // The link died at its expiry instant, whenever this timer's task actually ran.
+      state.expiredAt = (await acts.expireSession({ sessionId: input.sessionId, at: input.linkExpiresAt })).expiredAt;
+      publish();
+    }
+    if (state.status === 'completed' && !sessionEndSent) {
+      sessionEndSent = true;
+      const { deliveryId } = await acts.dispatchWebhook({
+        organizationId: input.organizationId,
+        event: 'session_end',
+        eventKey: `session_end:${input.sessionId}`,
+        sessionId: input.sessionId,
+        analysisId: null,
+        payload: { sessionId: input.sessionId, newStatus: state.verdict },
+      });
+      state.webhookDeliveryIds.push(deliveryId);
+    }
+    let next: QueuedDecision | undefined;
+    while ((next = decisions.shift())) await applyDecision(next);
   }
 
-  await condition(() => state.status === 'completed');
-  const { deliveryId } = await acts.dispatchWebhook({
-    organizationId: input.organizationId,
-    event: 'session_end',
-    eventKey: `session_end:${input.sessionId}`,
+  // A completion in flight finishes first, so the purge is the last write.
+  await condition(() => !completionRequested || state.status === 'completed');
+  const erasedBy = erasure as ErasureRequest | null;
+  const { purgedAt } = await acts.purgeSession({
     sessionId: input.sessionId,
-    analysisId: null,
-    payload: { sessionId: input.sessionId, newStatus: state.verdict },
+    organizationId: input.organizationId,
+    actor: erasedBy ? { type: 'operator', id: erasedBy.operatorId } : { type: 'system', id: 'retention' },
+    context: erasedBy ? { requestId: erasedBy.requestId, ip: erasedBy.ip, userAgent: erasedBy.userAgent } : {},
   });
-  state.webhookDeliveryIds.push(deliveryId);
+  state.status = 'purged';
+  state.purgedAt = purgedAt;
+  publish();
 
-  // Let a completion update that is still replying finish before the run closes.
-  await condition(allHandlersFinished);
+  await drainLateDecisions(decisions, applyDecision);
   return state;
 }

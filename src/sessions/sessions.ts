@@ -5,7 +5,7 @@ import type { Db } from '../db/knex';
 import { durationToMs } from '../domain/duration';
 import { hashToken, newLinkToken } from '../orgs/credentials';
 import { getSettings } from '../settings/settings';
-import { CorrelationId, LinkExpiresAt, OrganizationId, SessionStatus } from '../temporal/searchAttributes';
+import { CorrelationId, LinkExpiresAt, OrganizationId, PurgeAt, SessionStatus } from '../temporal/searchAttributes';
 import {
   JourneySessionInput,
   RefusalType,
@@ -105,6 +105,7 @@ export async function createSession(deps: SessionDeps, organizationId: string, b
   const token = newLinkToken();
   const createdAt = now;
   const linkExpiresAt = new Date(createdAt.getTime() + durationToMs(linkExpiry));
+  const purgeAt = settings.dataRetention ? new Date(createdAt.getTime() + durationToMs(settings.dataRetention)) : null;
 
   await deps.db.transaction(async (trx) => {
     await trx('entities').insert({
@@ -124,10 +125,17 @@ export async function createSession(deps: SessionDeps, organizationId: string, b
       link_token_hash: hashToken(token),
       link_expiry: linkExpiry,
       link_expires_at: linkExpiresAt,
+      purge_at: purgeAt,
       status: 'created',
       created_at: createdAt,
     });
-    const input: JourneySessionInput = { sessionId, organizationId, linkExpiresAt: linkExpiresAt.toISOString() };
+    const input: JourneySessionInput = {
+      sessionId,
+      organizationId,
+      createdAt: createdAt.toISOString(),
+      linkExpiresAt: linkExpiresAt.toISOString(),
+      dataRetention: settings.dataRetention,
+    };
     await deps.temporal.workflow.start('journeySession', {
       workflowId: sessionWorkflowId(sessionId),
       taskQueue: deps.taskQueue,
@@ -136,6 +144,7 @@ export async function createSession(deps: SessionDeps, organizationId: string, b
         { key: OrganizationId, value: organizationId },
         { key: SessionStatus, value: 'created' },
         { key: LinkExpiresAt, value: linkExpiresAt },
+        ...(purgeAt ? [{ key: PurgeAt, value: purgeAt }] : []),
         ...(body.correlationId ? [{ key: CorrelationId, value: body.correlationId }] : []),
       ],
       staticSummary: `Journey session ${sessionId}`,

@@ -29,9 +29,15 @@ async function orgWithWebhook(path: string) {
   return org;
 }
 
-/** Waits for the session's delivery workflow to finish and returns its delivery id. */
+/** Waits for the session's session-end delivery workflow to finish; returns its delivery id. */
 async function deliveryOf(sessionId: string): Promise<{ deliveryId: string; result: string }> {
-  const state = await sys.client.workflow.getHandle(sessionWorkflowId(sessionId)).result();
+  // The completion update returned once the verdict was stored; the dispatch follows at once.
+  const handle = sys.client.workflow.getHandle(sessionWorkflowId(sessionId));
+  let state = await handle.query(stateQuery);
+  while (state.webhookDeliveryIds.length === 0) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    state = await handle.query(stateQuery);
+  }
   const [deliveryId] = state.webhookDeliveryIds;
   const result = await sys.client.workflow.getHandle(webhookWorkflowId(deliveryId, 1)).result();
   return { deliveryId, result };
@@ -157,7 +163,7 @@ test('the verdict with no analyses is verify, and a second completion is a 409',
   const again = await call(sys.baseUrl, 'POST', `${path}/complete`);
   expect(again.status).toBe(409);
   expect(again.headers.get('content-type')).toContain('application/problem+json');
-  const state = await sys.client.workflow.getHandle(sessionWorkflowId(created.body.id)).result();
+  const state = await sys.client.workflow.getHandle(sessionWorkflowId(created.body.id)).query(stateQuery);
   expect(state).toMatchObject({ status: 'completed', verdict: 'verify' });
 });
 

@@ -58,7 +58,7 @@ test.each([
   expect((await db('sessions').where({ id: session.id }).first()).status).toBe('created');
 
   await env.sleep(2000);
-  const final = await handle.result();
+  const final = await handle.query(stateQuery);
   expect(final.status).toBe('expired');
   expect(final.expiredAt).toBe(session.link.expiresAt);
   const row = await db('sessions').where({ id: session.id }).first();
@@ -74,7 +74,7 @@ test('a completed session never expires', async () => {
   const outcome = await handle.executeUpdate(completeJourneyUpdate);
   expect(outcome.verdict).toBe('verify');
   await env.sleep(3 * DAY_MS);
-  const final = await handle.result();
+  const final = await handle.query(stateQuery);
   expect(final).toMatchObject({ status: 'completed', expiredAt: null });
   const row = await db('sessions').where({ id: session.id }).first();
   expect(row).toMatchObject({ status: 'completed', expired_at: null });
@@ -82,7 +82,8 @@ test('a completed session never expires', async () => {
 
 test('completion after expiry is refused with 410 and changes nothing', async () => {
   const { session, handle } = await startSession({ linkExpiry: '10m' });
-  await handle.result();
+  await env.sleep(10 * 60 * 1000 + 1000);
+  expect((await handle.query(stateQuery)).status).toBe('expired');
   const refused = await completeJourney(deps, tokenOf(session.link.url)).catch((e: unknown) => e);
   expect(refused).toBeInstanceOf(HttpProblem);
   expect((refused as HttpProblem).status).toBe(410);

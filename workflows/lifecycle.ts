@@ -1,0 +1,58 @@
+// Pieces shared by the session and standalone-analysis workflows: the analyst decision queue
+// and the retention deadline. Deterministic: workflow APIs and pure domain code only.
+import { allHandlersFinished, condition, currentUpdateInfo, uuid4 } from '@temporalio/workflow';
+import { durationToMs } from '../src/domain/duration';
+import type { AnalystDecision, DecisionOutcome } from './definitions';
+
+/** Retention counts from creation; null keeps indefinitely. */
+export function purgeAtFor(createdAt: string, dataRetention: string | null): string | null {
+  return dataRetention === null ? null : new Date(Date.parse(createdAt) + durationToMs(dataRetention)).toISOString();
+}
+
+export interface QueuedDecision {
+  decision: AnalystDecision;
+  /** Stable across activity retries and replays: the ledger's idempotency key. */
+  key: string;
+  reply?: (outcome: DecisionOutcome) => void;
+}
+
+/**
+ * Decisions are applied one at a time, in arrival order, by the workflow's main loop,
+ * whether they came as a signal (UI/CLI) or an update (API).
+ */
+export class DecisionQueue {
+  private items: QueuedDecision[] = [];
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  fromSignal(decision: AnalystDecision): void {
+    this.items.push({ decision, key: `signal:${uuid4()}` });
+  }
+
+  fromUpdate(decision: AnalystDecision): Promise<DecisionOutcome> {
+    const key = `update:${currentUpdateInfo()?.id ?? uuid4()}`;
+    return new Promise((reply) => this.items.push({ decision, key, reply }));
+  }
+
+  shift(): QueuedDecision | undefined {
+    return this.items.shift();
+  }
+}
+
+export const msUntil = (iso: string | null): number | undefined =>
+  iso === null ? undefined : Math.max(0, Date.parse(iso) - Date.now());
+
+/**
+ * After the purge: decisions still queued, or arriving while handlers finish, are refused
+ * (and audited) by the recording activity, which finds the analysis purged.
+ */
+export async function drainLateDecisions(queue: DecisionQueue, apply: (item: QueuedDecision) => Promise<void>): Promise<void> {
+  for (;;) {
+    let late: QueuedDecision | undefined;
+    while ((late = queue.shift())) await apply(late);
+    if (allHandlersFinished()) return;
+    await condition(() => queue.length > 0 || allHandlersFinished());
+  }
+}
