@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import { sessionWorkflowId, stateQuery, webhookWorkflowId } from '../../workflows/definitions';
 import { WebhookReceiver } from '../support/receiver';
-import { call, newOrganization, startSystem, TestSystem } from '../support/system';
+import { call, newOrganization, startSystem, TestSystem, waitUntil } from '../support/system';
 
 // The product's whole path on the real Temporal dev server, PostgreSQL and an HTTP receiver:
 // REST → workflow → activities → signed webhook.
@@ -33,11 +33,7 @@ async function orgWithWebhook(path: string) {
 async function deliveryOf(sessionId: string): Promise<{ deliveryId: string; result: string }> {
   // The completion update returned once the verdict was stored; the dispatch follows at once.
   const handle = sys.client.workflow.getHandle(sessionWorkflowId(sessionId));
-  let state = await handle.query(stateQuery);
-  while (state.webhookDeliveryIds.length === 0) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    state = await handle.query(stateQuery);
-  }
+  const state = await waitUntil(() => handle.query(stateQuery), (s) => s.webhookDeliveryIds.length > 0);
   const [deliveryId] = state.webhookDeliveryIds;
   const result = await sys.client.workflow.getHandle(webhookWorkflowId(deliveryId, 1)).result();
   return { deliveryId, result };

@@ -20,6 +20,8 @@ export interface TestSystem {
   client: Client;
   baseUrl: string;
   worker: Worker;
+  /** A new worker on the same task queue, after the current one was shut down. */
+  restartWorker(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -54,8 +56,8 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
   const connection = await Connection.connect({ address: config0.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: config0.TEMPORAL_NAMESPACE });
   const nativeConnection = await NativeConnection.connect({ address: config0.TEMPORAL_ADDRESS });
-  const { worker } = await createWorker({ config: config0, db, connection: nativeConnection, client });
-  const running = worker.run();
+  let { worker } = await createWorker({ config: config0, db, connection: nativeConnection, client });
+  let running = worker.run();
 
   // Listen first: links embed PUBLIC_BASE_URL, which needs the ephemeral port.
   const server = http.createServer();
@@ -69,11 +71,18 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
     db,
     client,
     baseUrl,
-    worker,
+    get worker() {
+      return worker;
+    },
+    async restartWorker() {
+      await running;
+      ({ worker } = await createWorker({ config: config0, db, connection: nativeConnection, client }));
+      running = worker.run();
+    },
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      worker.shutdown();
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
       await nativeConnection.close();
       await connection.close();
@@ -113,4 +122,18 @@ export async function call(
 /** The time-skipping server starts without our custom search attributes: register them. */
 export async function registerTestSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
+}
+
+/**
+ * Polls `read` until `done` holds, for states that only show through a query or SQL
+ * (no event to await). Fails with the last value after `timeoutMs`.
+ */
+export async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`condition not reached within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
 }
