@@ -1,0 +1,140 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { temporal } from '@temporalio/proto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { createDb, Db } from '../../src/db/knex';
+import { addSessionAnalysis, createSession, SessionDeps } from '../../src/sessions/sessions';
+import { updateSettings } from '../../src/settings/settings';
+import { createWorker, workflowBundle } from '../../src/temporal/worker';
+import {
+  analystDecisionSignal,
+  completeJourneyUpdate,
+  decideUpdate,
+  eraseUpdate,
+  openLinkUpdate,
+  sessionWorkflowId,
+  stateQuery,
+  webhookWorkflowId,
+} from '../../workflows/definitions';
+import { WebhookReceiver } from '../support/receiver';
+import { newOrganization, quietTemporalRuntime, registerTestSearchAttributes, testConfig } from '../support/system';
+
+// Determinism guard. Histories of every workflow path (expiry, completion, decisions by update
+// and by signal, retention purge, erasure, webhook retries) must replay against the current
+// code: those produced now, and those committed in test/fixtures/histories by earlier versions.
+// CAPTURE_HISTORIES=1 npx jest test/workflows/replay refreshes the fixtures.
+const FIXTURES = path.join(__dirname, '..', 'fixtures', 'histories');
+// Binary protobuf: exact, and independent of JSON conventions across SDK versions.
+const { History } = temporal.api.history.v1;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let running: Promise<void>;
+let db: Db;
+let deps: SessionDeps;
+let receiver: WebhookReceiver;
+const produced: { name: string; workflowId: string }[] = [];
+
+beforeAll(async () => {
+  quietTemporalRuntime();
+  env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER_PATH! } },
+  });
+  await registerTestSearchAttributes(env);
+  const config = testConfig({ WEBHOOK_RETRY_DELAYS_SECONDS: '60,600' });
+  db = createDb(config.DATABASE_URL);
+  ({ worker } = await createWorker({ config, db, connection: env.nativeConnection, client: env.client }));
+  running = worker.run();
+  deps = { db, temporal: env.client, taskQueue: config.TEMPORAL_TASK_QUEUE, publicBaseUrl: 'http://kyc.test' };
+  receiver = await new WebhookReceiver().start();
+  await runScenarios();
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+  await db?.destroy();
+  await receiver?.stop();
+});
+
+async function runScenarios(): Promise<void> {
+  const org = await newOrganization(db);
+  await updateSettings(db, org.organizationId, {
+    sessionEndWebhookUrl: `${receiver.url}/session-end`,
+    decisionWebhookUrl: `${receiver.url}/decision`,
+    dataRetention: '30d',
+  });
+  let failures = 1;
+  receiver.respond = () => (failures-- > 0 ? { status: 503, headers: { 'retry-after': '120' } } : { status: 200 });
+  const start = async (body: { linkExpiry?: string } = {}) => {
+    const session = await createSession(deps, org.organizationId, body, new Date(await env.currentTimeMs()));
+    return { session, handle: env.client.workflow.getHandle(sessionWorkflowId(session.id)) };
+  };
+
+  // Expiry, then the retention purge 30 days after creation.
+  const expired = await start({ linkExpiry: '10m' });
+  await env.sleep(11 * 60 * 1000);
+  produced.push({ name: 'session-expired', workflowId: sessionWorkflowId(expired.session.id) });
+
+  // Completion, a webhook retried after a 503, two decisions, then the purge.
+  const decided = await start();
+  await decided.handle.executeUpdate(openLinkUpdate);
+  const analysis = await addSessionAnalysis(db, org.organizationId, decided.session.id, { kind: 'id', status: 'verify' });
+  await decided.handle.executeUpdate(completeJourneyUpdate);
+  const outcome = await decided.handle.executeUpdate(decideUpdate, {
+    args: [{ analysisId: analysis.id, newStatus: 'user_approved', operatorId: org.adminId }],
+  });
+  expect(outcome).toMatchObject({ accepted: true, changed: true });
+  await decided.handle.signal(analystDecisionSignal, { analysisId: analysis.id, newStatus: 'user_rejected', operatorId: org.adminId });
+  await env.sleep(31 * DAY_MS);
+  const final = await decided.handle.result();
+  expect(final.status).toBe('purged');
+  produced.push({ name: 'session-decided-purged', workflowId: sessionWorkflowId(decided.session.id) });
+  for (const [i, deliveryId] of final.webhookDeliveryIds.entries()) {
+    produced.push({ name: `webhook-${i}`, workflowId: webhookWorkflowId(deliveryId, 1) });
+  }
+
+  // Erasure mid-journey.
+  const erased = await start();
+  await erased.handle.executeUpdate(openLinkUpdate);
+  await erased.handle.executeUpdate(eraseUpdate, { args: [{ operatorId: org.adminId }] });
+  expect((await erased.handle.query(stateQuery)).status).toBe('purged');
+  produced.push({ name: 'session-erased', workflowId: sessionWorkflowId(erased.session.id) });
+}
+
+async function historiesOf(items: { name: string; workflowId: string }[]) {
+  return Promise.all(
+    items.map(async ({ name, workflowId }) => ({ name, workflowId, history: await env.client.workflow.getHandle(workflowId).fetchHistory() })),
+  );
+}
+
+test('histories of every workflow path replay without determinism errors', async () => {
+  const histories = await historiesOf(produced);
+  expect(histories.map((h) => h.name)).toEqual(expect.arrayContaining(['session-expired', 'session-decided-purged', 'session-erased', 'webhook-0']));
+  if (process.env.CAPTURE_HISTORIES === '1') {
+    fs.mkdirSync(FIXTURES, { recursive: true });
+    for (const h of histories) fs.writeFileSync(path.join(FIXTURES, `${h.name}.bin`), History.encode(h.history).finish());
+  }
+  const failures: string[] = [];
+  for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
+    if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+  }
+  expect(failures).toEqual([]);
+});
+
+test('histories committed by earlier versions replay against this code', async () => {
+  const files = fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.bin'));
+  expect(files.length).toBeGreaterThanOrEqual(4);
+  const histories = files.map((f) => ({
+    workflowId: f.replace(/\.bin$/, ''),
+    history: History.decode(fs.readFileSync(path.join(FIXTURES, f))),
+  }));
+  const failures: string[] = [];
+  for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
+    if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+  }
+  expect(failures).toEqual([]);
+});
