@@ -162,9 +162,10 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     }
     if (erasure || (state.purgeAt !== null && Date.now() >= Date.parse(state.purgeAt))) break;
     if (isOpen() && !completionRequested && Date.now() >= expiresAtMs) {
-      state.status = 'expired';
       // The link died at its expiry instant, whenever this timer's task actually ran.
-      state.expiredAt = (await acts.expireSession({ sessionId: input.sessionId, at: input.linkExpiresAt })).expiredAt;
+      state.status = 'expired';
+      state.expiredAt = input.linkExpiresAt;
+      await acts.expireSession({ sessionId: input.sessionId, at: input.linkExpiresAt });
       publish();
     }
     if (state.status === 'completed' && !sessionEndSent) {

@@ -4,8 +4,10 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
 import { log } from '../log';
+import type { AnalysisDeps } from '../analyses/analyses';
 import type { SessionDeps } from '../sessions/sessions';
 import { HttpProblem, problems } from './problem';
+import { analysisRoutes } from './routes/analyses';
 import { healthRoutes } from './routes/health';
 import { journeyRoutes } from './routes/journey';
 import { sessionRoutes } from './routes/sessions';
@@ -16,6 +18,7 @@ export interface AppDeps {
   db: Db;
   temporal: Client;
   sessions: SessionDeps;
+  analyses: AnalysisDeps;
 }
 
 const DEFAULT_BODY_LIMIT = '100kb';
@@ -28,6 +31,13 @@ export function createApp(input: { config: Config; db: Db; temporal: Client }): 
       temporal: input.temporal,
       taskQueue: input.config.TEMPORAL_TASK_QUEUE,
       publicBaseUrl: input.config.PUBLIC_BASE_URL.replace(/\/$/, ''),
+      auditKey: input.config.AUDIT_HMAC_KEY,
+    },
+    analyses: {
+      db: input.db,
+      temporal: input.temporal,
+      taskQueue: input.config.TEMPORAL_TASK_QUEUE,
+      auditKey: input.config.AUDIT_HMAC_KEY,
     },
   };
   const app = express();
@@ -58,7 +68,7 @@ export function createApp(input: { config: Config; db: Db; temporal: Client }): 
   app.use('/v1/journey/:token/documents', express.json({ limit: documentBodyLimit }));
   app.use(express.json({ limit: DEFAULT_BODY_LIMIT }));
 
-  const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps)];
+  const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps), analysisRoutes(deps)];
   for (const router of routers) app.use(router);
 
   // A known path with another method is 405 (with Allow), anything else 404.

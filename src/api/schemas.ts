@@ -86,3 +86,27 @@ export const listSessionsQuery = paginationQuery
     correlationId: z.string().max(200).optional(),
   })
   .strict();
+
+const userInputSchema = z
+  .object({ firstName: shortText().optional(), lastName: shortText().optional(), birthDate: isoDate.optional() })
+  .strict();
+
+export const createStandaloneAnalysisSchema = z
+  .object({
+    entityId: z.uuid().optional(),
+    entity: z.object({ type: z.enum(['person', 'company']), userInput: userInputSchema.optional() }).strict().optional(),
+    correlationId: shortText().optional(),
+    kind: shortText(100),
+    status: analysisStatusAi,
+    result: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict()
+  .refine((b) => !(b.entityId && b.entity), { message: 'give entityId or entity, not both', path: ['entity'] });
+export type CreateStandaloneAnalysisBody = z.infer<typeof createStandaloneAnalysisSchema>;
+
+export const decisionSchema = z
+  .object({
+    newStatus: z.enum(['user_approved', 'user_rejected']),
+    comment: z.string().trim().min(1).max(5000).optional(),
+  })
+  .strict();

@@ -14,6 +14,8 @@ import {
   sessionWorkflowId,
 } from '../../workflows/definitions';
 import { page } from '../api/pagination';
+import { appendAuditEvent } from '../audit/ledger';
+import type { Caller } from '../analyses/analyses';
 import { problems } from '../api/problem';
 import type { CreateSessionBody } from '../api/schemas';
 
@@ -22,6 +24,7 @@ export interface SessionDeps {
   temporal: Client;
   taskQueue: string;
   publicBaseUrl: string;
+  auditKey: string;
 }
 
 export interface SessionRow {
@@ -63,6 +66,7 @@ export function sessionView(row: SessionRow, analyses: AnalysisRow[]) {
 
 export interface AnalysisRow {
   id: string;
+  organization_id: string;
   session_id: string | null;
   entity_id: string;
   document_id: string | null;
@@ -97,7 +101,8 @@ export function analysisView(a: AnalysisRow) {
  * Records the session and starts its workflow in one step: the row is committed only once
  * Temporal has accepted the workflow, so no session exists without its timers.
  */
-export async function createSession(deps: SessionDeps, organizationId: string, body: CreateSessionBody, now = new Date()) {
+export async function createSession(deps: SessionDeps, caller: Caller, body: CreateSessionBody, now = new Date()) {
+  const { organizationId } = caller;
   const settings = await getSettings(deps.db, organizationId);
   const linkExpiry = body.linkExpiry ?? settings.sessionLinkExpiry;
   const sessionId = randomUUID();
@@ -128,6 +133,13 @@ export async function createSession(deps: SessionDeps, organizationId: string, b
       purge_at: purgeAt,
       status: 'created',
       created_at: createdAt,
+    });
+    await appendAuditEvent(trx, deps.auditKey, {
+      ...caller,
+      action: 'session.create',
+      category: 'creation',
+      resource: { type: 'session', id: sessionId },
+      changes: { linkExpiry, linkExpiresAt: linkExpiresAt.toISOString(), entityId, purgeAt: purgeAt?.toISOString() ?? null },
     });
     const input: JourneySessionInput = {
       sessionId,

@@ -1,7 +1,7 @@
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import path from 'node:path';
-import { createActivities } from '../../activities';
+import { createActivities, type Activities } from '../../activities';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
 import { createTemporalClient } from './client';
@@ -27,6 +27,8 @@ export async function createWorker(opts: {
   client?: Client;
   send?: typeof sendWebhookRequest;
   taskQueue?: string;
+  /** For fault-injection tests: wrap the real activities. */
+  wrapActivities?: (activities: Activities) => Activities;
 }): Promise<{ worker: Worker; connection: NativeConnection; client: Client }> {
   const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.config.TEMPORAL_ADDRESS }));
   const client = opts.client ?? (await createTemporalClient(opts.config));
@@ -35,7 +37,9 @@ export async function createWorker(opts: {
     namespace: opts.config.TEMPORAL_NAMESPACE,
     taskQueue: opts.taskQueue ?? opts.config.TEMPORAL_TASK_QUEUE,
     workflowBundle: await workflowBundle(),
-    activities: createActivities({ db: opts.db, temporal: client, send: opts.send ?? sendWebhookRequest, config: opts.config }),
+    activities: (opts.wrapActivities ?? ((a) => a))(
+      createActivities({ db: opts.db, temporal: client, send: opts.send ?? sendWebhookRequest, config: opts.config }),
+    ),
     // SIGTERM: stop polling, let running activities finish within this grace, then hand back.
     shutdownGraceTime: '20 seconds',
   });

@@ -15,7 +15,7 @@ export type Responder = (req: ReceivedRequest, index: number) => { status: numbe
 
 export class WebhookReceiver {
   readonly requests: ReceivedRequest[] = [];
-  private waiters: { count: number; resolve: () => void }[] = [];
+  private waiters: { done: () => boolean; resolve: () => void }[] = [];
   private server = http.createServer((req, res) => this.handle(req, res));
   private hanging = new Set<http.ServerResponse>();
   respond: Responder = () => ({ status: 200, body: 'ok' });
@@ -31,17 +31,23 @@ export class WebhookReceiver {
 
   /** Resolves once `count` requests in all have arrived (fails the test after `timeoutMs`). */
   waitForRequests(count: number, timeoutMs = 60_000): Promise<ReceivedRequest[]> {
-    if (this.requests.length >= count) return Promise.resolve(this.requests.slice());
+    return this.waitUntil(() => this.requests.length >= count, `${count} request(s)`, timeoutMs).then(() => this.requests.slice());
+  }
+
+  /** Resolves with the requests to `path` once there are `count` of them. */
+  waitForPath(path: string, count = 1, timeoutMs = 60_000): Promise<ReceivedRequest[]> {
+    return this.waitUntil(() => this.forPath(path).length >= count, `${count} request(s) to ${path}`, timeoutMs).then(() => this.forPath(path));
+  }
+
+  private waitUntil(done: () => boolean, what: string, timeoutMs: number): Promise<void> {
+    if (done()) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`receiver got ${this.requests.length} request(s), expected ${count} within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => reject(new Error(`receiver: expected ${what} within ${timeoutMs} ms, got ${this.requests.length} in all`)), timeoutMs);
       this.waiters.push({
-        count,
+        done,
         resolve: () => {
           clearTimeout(timer);
-          resolve(this.requests.slice());
+          resolve();
         },
       });
     });
@@ -77,8 +83,9 @@ export class WebhookReceiver {
         res.end(answer.body ?? '');
       }
       this.waiters = this.waiters.filter((w) => {
-        if (this.requests.length >= w.count) w.resolve();
-        return this.requests.length < w.count;
+        if (!w.done()) return true;
+        w.resolve();
+        return false;
       });
     });
   }

@@ -8,6 +8,8 @@ import { Config, parseConfig } from '../../src/config';
 import { createDb, Db } from '../../src/db/knex';
 import { createOrganization } from '../../src/orgs/organizations';
 import { createWorker } from '../../src/temporal/worker';
+import type { Activities } from '../../activities';
+import { hashToken, newToken } from '../../src/orgs/credentials';
 import { registerSearchAttributes } from '../../src/temporal/registerSearchAttributes';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 
@@ -48,7 +50,10 @@ export function quietTemporalRuntime(): void {
   Runtime.install({ logger: new DefaultLogger('WARN') });
 }
 
-export async function startSystem(overrides: Record<string, string> = {}): Promise<TestSystem> {
+export async function startSystem(
+  overrides: Record<string, string> = {},
+  options: { wrapActivities?: (a: Activities) => Activities } = {},
+): Promise<TestSystem> {
   process.env.LOG_LEVEL = 'silent';
   quietTemporalRuntime();
   const config0 = testConfig(overrides);
@@ -56,7 +61,7 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
   const connection = await Connection.connect({ address: config0.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: config0.TEMPORAL_NAMESPACE });
   const nativeConnection = await NativeConnection.connect({ address: config0.TEMPORAL_ADDRESS });
-  let { worker } = await createWorker({ config: config0, db, connection: nativeConnection, client });
+  let { worker } = await createWorker({ config: config0, db, connection: nativeConnection, client, wrapActivities: options.wrapActivities });
   let running = worker.run();
 
   // Listen first: links embed PUBLIC_BASE_URL, which needs the ephemeral port.
@@ -76,7 +81,7 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
     },
     async restartWorker() {
       await running;
-      ({ worker } = await createWorker({ config: config0, db, connection: nativeConnection, client }));
+      ({ worker } = await createWorker({ config: config0, db, connection: nativeConnection, client, wrapActivities: options.wrapActivities }));
       running = worker.run();
     },
     async stop() {
@@ -92,7 +97,11 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
 }
 
 export async function newOrganization(db: Db, name = 'Acme') {
-  return createOrganization(db, { name, adminEmail: `admin-${randomUUID()}@example.com` });
+  const org = await createOrganization(db, { name, adminEmail: `admin-${randomUUID()}@example.com` });
+  const key = await db('api_keys').where({ organization_id: org.organizationId }).first('id');
+  /** The organization's API key as the actor of domain calls made directly by tests. */
+  const asApiKey = { organizationId: org.organizationId, actor: { type: 'api_key' as const, id: key.id as string, label: 'default' } };
+  return { ...org, asApiKey };
 }
 
 /** A small JSON HTTP client for tests: returns status, headers and parsed body. */
@@ -136,4 +145,12 @@ export async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => b
     if (Date.now() > deadline) throw new Error(`condition not reached within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/** An operator of the organization with the given role, inserted directly (tests of other routes). */
+export async function addOperator(db: Db, organizationId: string, role: 'admin' | 'analyst' | 'auditor') {
+  const id = randomUUID();
+  const token = newToken('operator');
+  await db('operators').insert({ id, organization_id: organizationId, email: `${role}-${id}@example.com`, role, token_hash: hashToken(token) });
+  return { id, token };
 }

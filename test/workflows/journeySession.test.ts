@@ -15,6 +15,7 @@ let worker: Worker;
 let running: Promise<void>;
 let db: Db;
 let deps: SessionDeps;
+let org: Awaited<ReturnType<typeof newOrganization>>;
 let organizationId: string;
 
 beforeAll(async () => {
@@ -27,8 +28,9 @@ beforeAll(async () => {
   db = createDb(config.DATABASE_URL);
   ({ worker } = await createWorker({ config, db, connection: env.nativeConnection, client: env.client }));
   running = worker.run();
-  deps = { db, temporal: env.client, taskQueue: config.TEMPORAL_TASK_QUEUE, publicBaseUrl: 'http://kyc.test' };
-  ({ organizationId } = await newOrganization(db));
+  deps = { db, temporal: env.client, taskQueue: config.TEMPORAL_TASK_QUEUE, publicBaseUrl: 'http://kyc.test', auditKey: config.AUDIT_HMAC_KEY };
+  org = await newOrganization(db);
+  organizationId = org.organizationId;
 });
 
 afterAll(async () => {
@@ -40,7 +42,7 @@ afterAll(async () => {
 
 async function startSession(body: { linkExpiry?: string } = {}) {
   const now = new Date(await env.currentTimeMs());
-  const session = await createSession(deps, organizationId, body, now);
+  const session = await createSession(deps, org.asApiKey, body, now);
   return { session, handle: env.client.workflow.getHandle<() => Promise<JourneySessionState>>(sessionWorkflowId(session.id)) };
 }
 

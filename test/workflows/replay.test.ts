@@ -47,7 +47,7 @@ beforeAll(async () => {
   db = createDb(config.DATABASE_URL);
   ({ worker } = await createWorker({ config, db, connection: env.nativeConnection, client: env.client }));
   running = worker.run();
-  deps = { db, temporal: env.client, taskQueue: config.TEMPORAL_TASK_QUEUE, publicBaseUrl: 'http://kyc.test' };
+  deps = { db, temporal: env.client, taskQueue: config.TEMPORAL_TASK_QUEUE, publicBaseUrl: 'http://kyc.test', auditKey: config.AUDIT_HMAC_KEY };
   receiver = await new WebhookReceiver().start();
   await runScenarios();
 });
@@ -70,7 +70,7 @@ async function runScenarios(): Promise<void> {
   let failures = 1;
   receiver.respond = () => (failures-- > 0 ? { status: 503, headers: { 'retry-after': '120' } } : { status: 200 });
   const start = async (body: { linkExpiry?: string } = {}) => {
-    const session = await createSession(deps, org.organizationId, body, new Date(await env.currentTimeMs()));
+    const session = await createSession(deps, org.asApiKey, body, new Date(await env.currentTimeMs()));
     return { session, handle: env.client.workflow.getHandle(sessionWorkflowId(session.id)) };
   };
 

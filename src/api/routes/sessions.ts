@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { AppDeps } from '../app';
+import { auditFrom } from '../auditContext';
 import { ANY_OPERATOR, principalOf, requireAuth } from '../auth';
 import { withIdempotency } from '../idempotency';
 import { createAnalysisSchema, createSessionSchema, idParam, listSessionsQuery } from '../schemas';
@@ -11,13 +12,14 @@ export function sessionRoutes(deps: AppDeps): Router {
   const readers = requireAuth(deps.db, { apiKey: true, roles: ANY_OPERATOR });
 
   r.post('/v1/sessions', requireAuth(deps.db, { apiKey: true, roles: ['admin'] }), async (req, res) => {
-    const { organizationId } = principalOf(res);
+    const caller = auditFrom(req, res);
+    const { organizationId } = caller;
     const result = await withIdempotency(
       deps.db,
       { organizationId, route: 'POST /v1/sessions', key: req.get('idempotency-key'), body: req.body },
       async () => {
         const body = parseOrThrow(createSessionSchema(deps.config.LINK_EXPIRY_MIN), req.body);
-        return { status: 201, body: await createSession(deps.sessions, organizationId, body) };
+        return { status: 201, body: await createSession(deps.sessions, caller, body) };
       },
     );
     if (result.replayed) res.set('Idempotent-Replayed', 'true');

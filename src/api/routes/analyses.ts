@@ -1,0 +1,39 @@
+import { Router } from 'express';
+import { createStandaloneAnalysis, decideAnalysis, getAnalysisView } from '../../analyses/analyses';
+import type { AppDeps } from '../app';
+import { auditFrom } from '../auditContext';
+import { ANY_OPERATOR, principalOf, requireAuth } from '../auth';
+import { withIdempotency } from '../idempotency';
+import { createStandaloneAnalysisSchema, decisionSchema, idParam } from '../schemas';
+import { parseOrThrow } from '../validate';
+
+export function analysisRoutes(deps: AppDeps): Router {
+  const r = Router();
+
+  r.post('/v1/analyses', requireAuth(deps.db, { apiKey: true }), async (req, res) => {
+    const caller = auditFrom(req, res);
+    const result = await withIdempotency(
+      deps.db,
+      { organizationId: caller.organizationId, route: 'POST /v1/analyses', key: req.get('idempotency-key'), body: req.body },
+      async () => {
+        const body = parseOrThrow(createStandaloneAnalysisSchema, req.body);
+        return { status: 201, body: await createStandaloneAnalysis(deps.analyses, caller, body) };
+      },
+    );
+    res.status(result.status).json(result.body);
+  });
+
+  r.get('/v1/analyses/:id', requireAuth(deps.db, { apiKey: true, roles: ANY_OPERATOR }), async (req, res) => {
+    const { id } = parseOrThrow(idParam, req.params, 'params');
+    res.json(await getAnalysisView(deps.db, principalOf(res).organizationId, id));
+  });
+
+  r.post('/v1/analyses/:id/decision', requireAuth(deps.db, { roles: ['admin', 'analyst'] }), async (req, res) => {
+    const { id } = parseOrThrow(idParam, req.params, 'params');
+    const body = parseOrThrow(decisionSchema, req.body);
+    const { changed: _changed, ...decision } = await decideAnalysis(deps.analyses, auditFrom(req, res), id, body);
+    res.json(decision);
+  });
+
+  return r;
+}
