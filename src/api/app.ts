@@ -6,6 +6,7 @@ import type { Db } from '../db/knex';
 import { log } from '../log';
 import type { AnalysisDeps } from '../analyses/analyses';
 import type { SessionDeps } from '../sessions/sessions';
+import { observeHttp } from './metrics';
 import { HttpProblem, problems } from './problem';
 import { analysisRoutes } from './routes/analyses';
 import { healthRoutes } from './routes/health';
@@ -52,13 +53,10 @@ export function createApp(input: { config: Config; db: Db; temporal: Client }): 
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       // The route pattern, never the URL: journey URLs carry the link token.
-      log.info('http request', {
-        requestId,
-        method: req.method,
-        route: req.route?.path ?? null,
-        status: res.statusCode,
-        durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-      });
+      const route: string = req.route?.path ?? 'unmatched';
+      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      observeHttp(req.method, route, res.statusCode, durationMs / 1000);
+      log.info('http request', { requestId, method: req.method, route, status: res.statusCode, durationMs });
     });
     next();
   });

@@ -206,4 +206,9 @@ test('readiness reports PostgreSQL and Temporal', async () => {
   const ready = await call(sys.baseUrl, 'GET', '/readyz');
   expect(ready).toMatchObject({ status: 200, body: { status: 'ready', checks: { database: 'ok', temporal: 'ok' } } });
   expect((await call(sys.baseUrl, 'GET', '/healthz')).status).toBe(200);
+  const metrics = await call(sys.baseUrl, 'GET', '/metrics');
+  expect(metrics.status).toBe(200);
+  expect(metrics.body).toMatch(/kyc_http_requests_total\{method="GET",route="\/readyz",status="200"\} 1/);
+  expect(metrics.body).toMatch(/kyc_webhook_attempts_total\{outcome="success"\} \d+/);
+  expect(metrics.body).toMatch(/kyc_audit_events_total \d+/);
 });

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { AppDeps } from '../app';
+import { renderMetrics } from '../metrics';
 
 export function healthRoutes(deps: AppDeps): Router {
   const r = Router();
@@ -14,6 +15,9 @@ export function healthRoutes(deps: AppDeps): Router {
     ]);
     const ready = database === 'ok' && temporal === 'ok';
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: { database, temporal } });
+  });
+  r.get('/metrics', async (_req, res) => {
+    res.type('text/plain; version=0.0.4').send(await renderMetrics(deps.db));
   });
   return r;
 }
