@@ -4,7 +4,7 @@
 //   BENCH_SESSIONS=500 BENCH_CONCURRENCY=25 npm run bench
 import globalSetup, { stopTestInfrastructure } from '../test/support/globalSetup';
 import { WebhookReceiver } from '../test/support/receiver';
-import { call, newOrganization, startSystem } from '../test/support/system';
+import { call, newOrganization, startSystem, waitUntil } from '../test/support/system';
 
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 300);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 20);
@@ -66,6 +66,11 @@ async function main(): Promise<void> {
     await receiver.waitForPath('/bench', SESSIONS, 300_000);
     const allDelivered = performance.now();
     clearInterval(sampler);
+    // The receiver answers before the attempt is recorded: let the log settle before counting.
+    await waitUntil(
+      () => sys.db('webhook_deliveries').where({ organization_id: org.organizationId, status: 'pending' }).count('* as n').first(),
+      (r) => Number(r?.n) === 0,
+    );
 
     const webhookLagMs = receiver.forPath('/bench').map((r) => {
       const { sessionId } = JSON.parse(r.body) as { sessionId: string };
