@@ -39,7 +39,11 @@ test('a one-minute link answers 410 from expiresAt on, even while no worker runs
   const handle = sys.client.workflow.getHandle(sessionWorkflowId(created.body.id));
   const state = await waitUntil(() => handle.query(stateQuery), (s) => s.status === 'expired');
   expect(state.expiredAt).toBe(created.body.link.expiresAt);
-  const session = await call(sys.baseUrl, 'GET', `/v1/sessions/${created.body.id}`, { token: org.apiKey });
+  // The record follows once the expiry activity has run.
+  const session = await waitUntil(
+    () => call(sys.baseUrl, 'GET', `/v1/sessions/${created.body.id}`, { token: org.apiKey }),
+    (s) => s.body.status !== 'in_progress',
+  );
   expect(session.body).toMatchObject({ status: 'expired', expiredAt: created.body.link.expiresAt, verdict: null });
 });
 
