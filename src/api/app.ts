@@ -9,8 +9,10 @@ import type { SessionDeps } from '../sessions/sessions';
 import { observeHttp } from './metrics';
 import { HttpProblem, problems } from './problem';
 import { analysisRoutes } from './routes/analyses';
+import { auditEventRoutes } from './routes/auditEvents';
 import { healthRoutes } from './routes/health';
 import { journeyRoutes } from './routes/journey';
+import { operatorRoutes } from './routes/operators';
 import { sessionRoutes } from './routes/sessions';
 import { settingsRoutes } from './routes/settings';
 
@@ -67,6 +69,7 @@ export function createApp(input: { config: Config; db: Db; temporal: Client }): 
   app.use(express.json({ limit: DEFAULT_BODY_LIMIT }));
 
   const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps), analysisRoutes(deps)];
+  routers.push(operatorRoutes(deps), auditEventRoutes(deps));
   for (const router of routers) app.use(router);
 
   // A known path with another method is 405 (with Allow), anything else 404.
