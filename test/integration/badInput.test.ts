@@ -19,13 +19,16 @@ afterAll(async () => {
   await sys?.stop();
 });
 
+// Scoped to this file's organizations: other test files write to the same database meanwhile.
 async function snapshot() {
-  const count = async (table: string) => Number((await sys.db(table).count('* as n').first())!.n);
+  const count = async (table: string) =>
+    Number((await sys.db(table).whereIn('organization_id', [org.organizationId, other.organizationId]).count('* as n').first())!.n);
   return {
     sessions: await count('sessions'),
     entities: await count('entities'),
     documents: await count('documents'),
     analyses: await count('analyses'),
+    auditEvents: await count('audit_events'),
     settings: await sys.db('settings').where({ organization_id: org.organizationId }).first(),
   };
 }
