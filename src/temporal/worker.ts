@@ -26,6 +26,8 @@ export async function createWorker(opts: {
   /** Activities start delivery workflows through this client. */
   client?: Client;
   send?: typeof sendWebhookRequest;
+  /** The activities' clock; tests on the time-skipping server pass the server's time. */
+  clock?: () => Date;
   taskQueue?: string;
 }): Promise<{ worker: Worker; connection: NativeConnection; client: Client }> {
   const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.config.TEMPORAL_ADDRESS }));
@@ -35,7 +37,13 @@ export async function createWorker(opts: {
     namespace: opts.config.TEMPORAL_NAMESPACE,
     taskQueue: opts.taskQueue ?? opts.config.TEMPORAL_TASK_QUEUE,
     workflowBundle: await workflowBundle(),
-    activities: createActivities({ db: opts.db, temporal: client, send: opts.send ?? sendWebhookRequest, config: opts.config }),
+    activities: createActivities({
+      db: opts.db,
+      temporal: client,
+      send: opts.send ?? sendWebhookRequest,
+      config: opts.config,
+      clock: opts.clock,
+    }),
     // SIGTERM: stop polling, let running activities finish within this grace, then hand back.
     shutdownGraceTime: '20 seconds',
   });

@@ -1,12 +1,14 @@
 import type { Knex } from 'knex';
 import * as m001 from './001_walking_skeleton';
 import * as m002 from './002_audit_ledger';
+import * as m003 from './003_webhook_delivery_log';
 
 // An explicit list instead of a directory scan: works the same under tsx, jest and bundlers.
 // Append new migrations; never edit one that has landed.
 const migrations: Record<string, Knex.Migration> = {
   '001_walking_skeleton': m001,
   '002_audit_ledger': m002,
+  '003_webhook_delivery_log': m003,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
