@@ -10,6 +10,7 @@ import { healthRoutes } from './routes/health';
 import { journeyRoutes } from './routes/journey';
 import { sessionRoutes } from './routes/sessions';
 import { settingsRoutes } from './routes/settings';
+import { webhookRoutes } from './routes/webhooks';
 
 export interface AppDeps {
   config: Config;
@@ -58,7 +59,7 @@ export function createApp(input: { config: Config; db: Db; temporal: Client }): 
   app.use('/v1/journey/:token/documents', express.json({ limit: documentBodyLimit }));
   app.use(express.json({ limit: DEFAULT_BODY_LIMIT }));
 
-  const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps)];
+  const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps), webhookRoutes(deps)];
   for (const router of routers) app.use(router);
 
   // A known path with another method is 405 (with Allow), anything else 404.
