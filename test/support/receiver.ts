@@ -15,12 +15,17 @@ export type Responder = (req: ReceivedRequest, index: number) => { status: numbe
 
 export class WebhookReceiver {
   readonly requests: ReceivedRequest[] = [];
+  /** TCP connections accepted: a refused delivery must not even open one. */
+  connections = 0;
   private waiters: { count: number; resolve: () => void }[] = [];
   private server = http.createServer((req, res) => this.handle(req, res));
   private hanging = new Set<http.ServerResponse>();
   respond: Responder = () => ({ status: 200, body: 'ok' });
 
   async start(): Promise<this> {
+    this.server.on('connection', () => {
+      this.connections += 1;
+    });
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     return this;
   }
