@@ -166,6 +166,27 @@ test('a delivery that exhausts its retries is failed, visible in the log and aud
   const events = await auditOf(org.organizationId, 'webhook_delivery.exhausted');
   expect(events).toHaveLength(1);
   expect(events[0]).toMatchObject({ actor_type: 'system', actor_id: 'webhook-delivery', category: 'modification', resource_type: 'webhook_delivery', resource_id: deliveryId });
+
+  // What an operator finds in the Temporal Web UI: the delivery's own workflow, searchable by
+  // organization, with a summary, and a timeline whose steps say which attempt or wait they are.
+  const handle = sys.client.workflow.getHandle(webhookWorkflowId(deliveryId, 1));
+  const described = await handle.describe();
+  expect(described.type).toBe('webhookDelivery');
+  expect(described.status.name).toBe('COMPLETED');
+  expect((described.searchAttributes as Record<string, unknown[]>).OrganizationId).toEqual([org.organizationId]);
+  expect(await described.staticSummary()).toMatch(/^session_end webhook for session [0-9a-f-]{36}$/);
+  const summaries = ((await handle.fetchHistory()).events ?? [])
+    .filter((e) => (e.activityTaskScheduledEventAttributes || e.timerStartedEventAttributes) && e.userMetadata?.summary?.data)
+    .map((e) => JSON.parse(Buffer.from(e.userMetadata!.summary!.data!).toString('utf8')));
+  expect(summaries).toEqual([
+    'attempt 1/4',
+    'wait 1s before attempt 2',
+    'attempt 2/4',
+    'wait 1s before attempt 3',
+    'attempt 3/4',
+    'wait 1s before attempt 4',
+    'attempt 4/4',
+  ]);
 });
 
 test('redelivery reuses the webhook-id in a new attempt series; 409 while a series is pending; 404 for another organization', async () => {
