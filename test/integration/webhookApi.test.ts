@@ -1,8 +1,8 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { sessionWorkflowId, webhookWorkflowId, type JourneySessionState } from '../../workflows/definitions';
+import { webhookWorkflowId } from '../../workflows/definitions';
 import { WebhookReceiver } from '../support/receiver';
 import { call, newOrganization, startSystem, TestSystem } from '../support/system';
-import { addOperator, verifyWithStandardWebhooks } from '../support/webhooks';
+import { addOperator, deliveryResult, sessionEndDelivery, verifyWithStandardWebhooks } from '../support/webhooks';
 
 // The delivery log, redelivery, test sends and secret rotation through the REST API, on the
 // real Temporal dev server, PostgreSQL and a receiver on 127.0.0.1 (schedule 1 s, 1 s, 1 s).
@@ -37,9 +37,8 @@ async function completedSession(org: Org): Promise<{ sessionId: string; delivery
   const created = await call(sys.baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: {} });
   expect(created.status).toBe(201);
   expect((await call(sys.baseUrl, 'POST', `${new URL(created.body.link.url).pathname}/complete`)).status).toBe(202);
-  const state: JourneySessionState = await sys.client.workflow.getHandle(sessionWorkflowId(created.body.id)).result();
-  const [deliveryId] = state.webhookDeliveryIds;
-  const result = await sys.client.workflow.getHandle(webhookWorkflowId(deliveryId, 1)).result();
+  const { id: deliveryId } = await sessionEndDelivery(sys.db, org.organizationId, created.body.id);
+  const result = await deliveryResult(sys.client, deliveryId);
   return { sessionId: created.body.id, deliveryId, result };
 }
 

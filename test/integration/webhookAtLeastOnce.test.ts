@@ -1,7 +1,6 @@
-import { sessionWorkflowId, webhookWorkflowId, type JourneySessionState } from '../../workflows/definitions';
 import { WebhookReceiver } from '../support/receiver';
 import { call, newOrganization, startSystem, TestSystem } from '../support/system';
-import { verifyWithStandardWebhooks } from '../support/webhooks';
+import { deliveryResult, sessionEndDelivery, verifyWithStandardWebhooks } from '../support/webhooks';
 
 // At-least-once delivery end to end: 200 sessions over REST on the Temporal dev server, a
 // receiver on 127.0.0.1 that answers every third request with 500. Twelve retries 1 s apart
@@ -44,9 +43,8 @@ test(`${SESSIONS} sessions, a receiver failing one request in three: exactly ${S
   // Wait for every session's delivery workflow to end: an event awaited, not a guessed sleep.
   const outcomes = await Promise.all(
     sessionIds.map(async (sessionId) => {
-      const state: JourneySessionState = await sys.client.workflow.getHandle(sessionWorkflowId(sessionId)).result();
-      const [deliveryId] = state.webhookDeliveryIds;
-      return { sessionId, deliveryId, result: await sys.client.workflow.getHandle(webhookWorkflowId(deliveryId, 1)).result() };
+      const { id: deliveryId } = await sessionEndDelivery(sys.db, org.organizationId, sessionId, 120_000);
+      return { sessionId, deliveryId, result: await deliveryResult(sys.client, deliveryId, 1, 120_000) };
     }),
   );
   expect(outcomes.filter((o) => o.result !== 'succeeded')).toEqual([]);

@@ -1,8 +1,7 @@
 import * as dns from 'node:dns';
-import { webhookWorkflowId } from '../../workflows/definitions';
 import { WebhookReceiver } from '../support/receiver';
 import { call, newOrganization, startSystem, TestSystem } from '../support/system';
-import { sessionEndDelivery } from '../support/webhooks';
+import { deliveryResult, sessionEndDelivery } from '../support/webhooks';
 
 // SSRF guard ON (WEBHOOK_ALLOW_PRIVATE_NETWORKS=false), the real API, worker and Temporal dev
 // server. Host names under .attacker.test / .customer.test are answered by a stand-in resolver
@@ -105,9 +104,8 @@ describe('at delivery time, after DNS resolution', () => {
   async function deliver(org: Awaited<ReturnType<typeof newOrganization>>) {
     const created = await call(sys.baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: {} });
     expect((await call(sys.baseUrl, 'POST', `${new URL(created.body.link.url).pathname}/complete`)).status).toBe(202);
-    await sys.client.workflow.getHandle(`session-${created.body.id}`).result();
     const delivery = await sessionEndDelivery(sys.db, org.organizationId, created.body.id);
-    const result = await sys.client.workflow.getHandle(webhookWorkflowId(delivery.id, 1)).result();
+    const result = await deliveryResult(sys.client, delivery.id);
     const log = await call(sys.baseUrl, 'GET', `/v1/webhook-deliveries/${delivery.id}`, { token: org.adminToken });
     return { deliveryId: delivery.id as string, result, log: log.body };
   }

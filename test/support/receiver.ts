@@ -15,12 +15,12 @@ export type Responder = (req: ReceivedRequest, index: number) => { status: numbe
 
 export class WebhookReceiver {
   readonly requests: ReceivedRequest[] = [];
-  /** TCP connections accepted: a refused delivery must not even open one. */
-  connections = 0;
   private waiters: { count: number; resolve: () => void }[] = [];
   private server = http.createServer((req, res) => this.handle(req, res));
   private hanging = new Set<http.ServerResponse>();
   respond: Responder = () => ({ status: 200, body: 'ok' });
+  /** TCP connections accepted: a refused delivery must not even open one. */
+  connections = 0;
 
   async start(): Promise<this> {
     this.server.on('connection', () => {

@@ -1,23 +1,26 @@
+import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { WebhookVerificationError } from 'standardwebhooks';
+import { startDeliveryWorkflow } from '../../activities/webhooks';
 import { verifyLedger } from '../../src/audit/ledger';
 import { createDb, Db } from '../../src/db/knex';
-import { createSession, SessionDeps } from '../../src/sessions/sessions';
 import { currentWebhookSecret, updateSettings } from '../../src/settings/settings';
 import { createWorker } from '../../src/temporal/worker';
-import { getDeliveryView } from '../../src/webhooks/deliveries';
+import { getDeliveryView, recordDelivery } from '../../src/webhooks/deliveries';
 import { rotateWebhookSecret } from '../../src/webhooks/secretRotation';
-import { completeJourneyUpdate, sessionWorkflowId, webhookWorkflowId, JourneySessionState } from '../../workflows/definitions';
+import { webhookWorkflowId } from '../../workflows/definitions';
 import { WebhookReceiver } from '../support/receiver';
 import { newOrganization, quietTemporalRuntime, registerTestSearchAttributes, testConfig } from '../support/system';
-import { sessionEndDelivery, verifyWithStandardWebhooks } from '../support/webhooks';
+import { verifyWithStandardWebhooks } from '../support/webhooks';
 
 // The long retry schedule on the time-skipping test server: three days pass in seconds.
-// Real activities, real PostgreSQL, a real receiver on 127.0.0.1. The activities' clock is
-// the server's (the time Temporal scheduled the attempt), so the delivery log's times are
-// the ones a user would see in production.
+// Real activities, real PostgreSQL, a real receiver on 127.0.0.1. Each test records a
+// session-end event and starts its delivery workflow exactly as the session workflow's
+// dispatchWebhook activity does (the REST path end to end is in test/integration). The
+// activities' clock is the server's (the time Temporal scheduled the attempt), so the
+// delivery log's times are the ones a user would see in production.
 const SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400];
 const HOUR_MS = 60 * 60 * 1000;
 
@@ -25,7 +28,6 @@ let env: TestWorkflowEnvironment;
 let worker: Worker;
 let running: Promise<void>;
 let db: Db;
-let deps: SessionDeps;
 let receiver: WebhookReceiver;
 const config = testConfig({ WEBHOOK_RETRY_DELAYS_SECONDS: SCHEDULE.join(',') });
 
@@ -45,7 +47,6 @@ beforeAll(async () => {
     clock: () => new Date(Context.current().info.currentAttemptScheduledTimestampMs),
   }));
   running = worker.run();
-  deps = { db, temporal: env.client, taskQueue: config.TEMPORAL_TASK_QUEUE, publicBaseUrl: 'http://kyc.test' };
   receiver = await new WebhookReceiver().start();
 });
 
@@ -68,19 +69,28 @@ async function orgWithUrl(path: string) {
   return org;
 }
 
-/** Creates and completes a session; its session-end delivery starts right away. */
-async function completeSession(organizationId: string): Promise<string> {
-  const session = await createSession(deps, organizationId, {}, new Date(await env.currentTimeMs()));
-  await env.client.workflow.getHandle(sessionWorkflowId(session.id)).executeUpdate(completeJourneyUpdate);
-  return session.id;
+/** A session-end event for a (made-up) session: recorded, and its delivery workflow started. */
+async function dispatch(organizationId: string) {
+  const sessionId = randomUUID();
+  const delivery = await recordDelivery(db, {
+    organizationId,
+    event: 'session_end',
+    eventKey: `session_end:${sessionId}`,
+    sessionId,
+    analysisId: null,
+    payload: { sessionId, newStatus: 'verify' },
+  });
+  await startDeliveryWorkflow(env.client, {
+    input: { deliveryId: delivery.id, organizationId, series: 1, retryDelaysSeconds: config.WEBHOOK_RETRY_DELAYS_SECONDS },
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    summary: `session_end webhook for session ${sessionId}`,
+  });
+  return { sessionId, deliveryId: delivery.id, handle: env.client.workflow.getHandle(webhookWorkflowId(delivery.id, 1)) };
 }
 
-/** Completes a session and lets time run until its delivery workflow ends. */
+/** Dispatches an event and lets (skipped) time run until its delivery workflow ends. */
 async function deliverOnce(organizationId: string) {
-  const sessionId = await completeSession(organizationId);
-  const state = await env.client.workflow.getHandle<() => Promise<JourneySessionState>>(sessionWorkflowId(sessionId)).result();
-  const [deliveryId] = state.webhookDeliveryIds;
-  const handle = env.client.workflow.getHandle(webhookWorkflowId(deliveryId, 1));
+  const { sessionId, deliveryId, handle } = await dispatch(organizationId);
   const result = await handle.result();
   const view = (await getDeliveryView(db, organizationId, deliveryId))!;
   return { sessionId, deliveryId, handle, result, view };
@@ -206,7 +216,7 @@ test('a wrong URL fixed between retries is used by the very next attempt', async
   const org = await orgWithUrl('/wrong');
   receiver.respond = (req) => (req.path === '/wrong' ? { status: 404, body: 'no such hook' } : { status: 200 });
   const before = receiver.requests.length;
-  const sessionId = await completeSession(org.organizationId);
+  const { deliveryId, handle } = await dispatch(org.organizationId);
 
   // Attempt 1 right away; then let the 5 s wait pass for attempt 2. Time stands still
   // otherwise, so the fix below lands well inside the 300 s wait that follows.
@@ -215,9 +225,8 @@ test('a wrong URL fixed between retries is used by the very next attempt', async
   await receiver.waitForRequests(before + 2);
   await updateSettings(db, org.organizationId, { sessionEndWebhookUrl: `${receiver.url}/right` });
 
-  const delivery = await sessionEndDelivery(db, org.organizationId, sessionId);
-  expect(await env.client.workflow.getHandle(webhookWorkflowId(delivery.id, 1)).result()).toBe('succeeded');
-  const view = (await getDeliveryView(db, org.organizationId, delivery.id))!;
+  expect(await handle.result()).toBe('succeeded');
+  const view = (await getDeliveryView(db, org.organizationId, deliveryId))!;
   expect(view.attempts.map((a) => [a.attemptNo, new URL(a.url!).pathname, a.outcome, a.statusCode])).toEqual([
     [1, '/wrong', 'failure', 404],
     [2, '/wrong', 'failure', 404],
@@ -244,10 +253,11 @@ test('after a rotation both secrets verify for 24 h, then only the new one', asy
   // attempt goes out at once, and the server's clock is read as the request arrives.
   const receive = async () => {
     const count = receiver.forPath('/rotation').length;
-    await completeSession(org.organizationId);
-    await receiver.waitForRequests(receiver.requests.length + 1);
+    const before = receiver.requests.length;
+    const { sessionId } = await dispatch(org.organizationId);
+    await receiver.waitForRequests(before + 1);
     const req = receiver.forPath('/rotation')[count];
-    expect(JSON.parse(req.body)).toMatchObject({ newStatus: 'verify' });
+    expect(JSON.parse(req.body)).toEqual({ sessionId, newStatus: 'verify' });
     return { req, receivedAt: await env.currentTimeMs() };
   };
   const during = await receive();
