@@ -5,7 +5,10 @@ import { OrganizationId } from '../src/temporal/searchAttributes';
 import { webhookWorkflowId, type WebhookDeliveryInput } from '../workflows/definitions';
 import { webhookHeaders, webhookIdForDelivery } from '../src/domain/webhookSignature';
 import { activeWebhookSecrets, getSettings } from '../src/settings/settings';
+import { appendAuditEvent } from '../src/audit/ledger';
+import { log } from '../src/log';
 import {
+  DeliveryRow,
   NewDelivery,
   findAttempt,
   findDelivery,
@@ -25,8 +28,14 @@ export interface WebhookDeps {
     timeoutMs: number;
     allowPrivateNetworks: boolean;
   }) => Promise<WebhookAttemptResult>;
+  /** The time of an attempt: its webhook-timestamp, its log entry, which secrets still sign. */
   clock?: () => Date;
-  config: { WEBHOOK_TIMEOUT_MS: number; WEBHOOK_ALLOW_PRIVATE_NETWORKS: boolean; WEBHOOK_RETRY_DELAYS_SECONDS: number[] };
+  config: {
+    WEBHOOK_TIMEOUT_MS: number;
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: boolean;
+    WEBHOOK_RETRY_DELAYS_SECONDS: number[];
+    AUDIT_HMAC_KEY: string;
+  };
 }
 
 export interface AttemptSummary {
@@ -62,7 +71,13 @@ export function createWebhookActivities({ db, temporal, send, config, clock = ()
      * One attempt of one delivery. The (delivery, series, attemptNo) row makes it
      * idempotent: a retried activity returns the recorded outcome instead of sending again.
      */
-    async attemptWebhookDelivery(input: { deliveryId: string; series: number; attemptNo: number }): Promise<AttemptSummary> {
+    async attemptWebhookDelivery(input: {
+      deliveryId: string;
+      series: number;
+      attemptNo: number;
+      /** The schedule's wait after this attempt if it fails; null after the last one. */
+      nextDelaySeconds?: number | null;
+    }): Promise<AttemptSummary> {
       const previous = await findAttempt(db, input.deliveryId, input.series, input.attemptNo);
       if (previous) return summarize(previous.outcome, previous.status_code, previous.error, null);
 
@@ -71,7 +86,9 @@ export function createWebhookActivities({ db, temporal, send, config, clock = ()
       const settings = await getSettings(db, delivery.organization_id);
       // Read at every attempt so that fixing a wrong URL lets pending retries succeed.
       const url = urlFor(delivery.event, settings);
-      const base = { delivery_id: delivery.id, series: input.series, attempt_no: input.attemptNo, attempted_at: clock() };
+      const attemptedAt = clock();
+      const base = { delivery_id: delivery.id, series: input.series, attempt_no: input.attemptNo, attempted_at: attemptedAt };
+      const logFields = { deliveryId: delivery.id, event: delivery.event, series: input.series, attemptNo: input.attemptNo };
 
       if (!url) {
         await recordAttempt(
@@ -79,15 +96,17 @@ export function createWebhookActivities({ db, temporal, send, config, clock = ()
           { ...base, url: null, outcome: 'skipped', status_code: null, duration_ms: 0, error: 'no webhook URL configured', response_body: null },
           'skipped',
         );
+        log.info('webhook attempt', { ...logFields, outcome: 'skipped' });
         return summarize('skipped', null, 'no webhook URL configured', null);
       }
 
       const body = JSON.stringify(delivery.payload);
-      const secrets = await activeWebhookSecrets(db, delivery.organization_id, clock());
+      // Inside its 24 h overlap a rotated-out secret still signs: two signatures in one header.
+      const secrets = await activeWebhookSecrets(db, delivery.organization_id, attemptedAt);
       const headers = webhookHeaders({
         secrets,
         webhookId: webhookIdForDelivery(delivery.id),
-        timestamp: Math.floor(clock().getTime() / 1000),
+        timestamp: Math.floor(attemptedAt.getTime() / 1000),
         body,
       });
       const result = await send({
@@ -109,14 +128,61 @@ export function createWebhookActivities({ db, temporal, send, config, clock = ()
           response_body: result.responseBody,
         },
         result.outcome === 'success' ? 'succeeded' : 'pending',
+        nextAttemptAt(attemptedAt, result, input.nextDelaySeconds ?? null),
       );
+      log.info('webhook attempt', {
+        ...logFields,
+        outcome: result.outcome,
+        statusCode: result.statusCode,
+        durationMs: Math.round(result.durationMs),
+        error: result.error,
+      });
       return summarize(result.outcome, result.statusCode, result.error, result.retryAfterSeconds);
     },
 
-    async markWebhookDeliveryFailed({ deliveryId }: { deliveryId: string; reason: 'gone' | 'exhausted' }): Promise<void> {
-      await setDeliveryStatus(db, deliveryId, 'failed');
+    /**
+     * The series ended without a 2xx: the schedule ran out, or the receiver answered 410.
+     * Recorded in the audit ledger as a system action, once per series (idempotency key).
+     */
+    async markWebhookDeliveryFailed(input: {
+      deliveryId: string;
+      reason: 'gone' | 'exhausted';
+      /** Absent in histories recorded before series were passed: then series 1. */
+      series?: number;
+      attempts?: number;
+    }): Promise<void> {
+      const series = input.series ?? 1;
+      await db.transaction(async (trx) => {
+        const delivery = await trx<DeliveryRow>('webhook_deliveries').where({ id: input.deliveryId }).forUpdate().first();
+        if (!delivery) throw new Error(`webhook delivery ${input.deliveryId} not found`);
+        // A newer series (a redelivery) owns the status now; this one has nothing to change.
+        if (!(await setDeliveryStatus(trx, input.deliveryId, 'failed', series))) return;
+        await appendAuditEvent(trx, config.AUDIT_HMAC_KEY, {
+          organizationId: delivery.organization_id,
+          actor: { type: 'system', id: 'webhook-delivery', label: 'webhook delivery' },
+          action: input.reason === 'exhausted' ? 'webhook_delivery.exhausted' : 'webhook_delivery.gone',
+          category: 'modification',
+          resource: { type: 'webhook_delivery', id: input.deliveryId },
+          changes: {
+            status: { before: delivery.status, after: 'failed' },
+            reason: input.reason,
+            series,
+            attempts: input.attempts ?? null,
+          },
+          outcome: 'success',
+          idempotencyKey: `${input.reason}:${input.deliveryId}:${series}`,
+        });
+      });
+      log.warn('webhook delivery failed', { deliveryId: input.deliveryId, series, reason: input.reason });
     },
   };
+}
+
+/** When the next attempt of a failed one is due, as the workflow will wait; null if none. */
+function nextAttemptAt(attemptedAt: Date, result: WebhookAttemptResult, nextDelaySeconds: number | null): Date | null {
+  if (result.outcome === 'success' || result.statusCode === 410 || nextDelaySeconds === null) return null;
+  const waitSeconds = Math.max(nextDelaySeconds, result.retryAfterSeconds ?? 0);
+  return new Date(attemptedAt.getTime() + waitSeconds * 1000);
 }
 
 function summarize(

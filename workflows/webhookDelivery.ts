@@ -12,22 +12,37 @@ const acts = proxyActivities<Activities>({
 /**
  * Delivers one webhook: attempts at the schedule's intervals until a 2xx, a 410, no URL
  * (skipped) or the schedule's end (failed). `Retry-After` can only lengthen a wait.
+ * Each attempt and each wait carries a summary, so the Web UI's timeline reads as a log.
  */
 export async function webhookDelivery(input: WebhookDeliveryInput): Promise<WebhookDeliveryResult> {
   const { deliveryId, series, retryDelaysSeconds } = input;
+  const total = retryDelaysSeconds.length + 1;
   for (let attemptNo = 1; ; attemptNo++) {
-    const attempt = await acts.attemptWebhookDelivery({ deliveryId, series, attemptNo });
-    if (attempt.outcome === 'success') return 'succeeded';
-    if (attempt.outcome === 'skipped') return 'skipped';
+    setCurrentDetails(`series ${series}: attempt ${attemptNo} of ${total} in progress`);
+    const attempt = await acts.attemptWebhookDelivery.executeWithOptions({ summary: `attempt ${attemptNo}/${total}` }, [
+      { deliveryId, series, attemptNo, nextDelaySeconds: retryDelaysSeconds[attemptNo - 1] ?? null },
+    ]);
+    if (attempt.outcome === 'success') {
+      setCurrentDetails(`succeeded at attempt ${attemptNo} (HTTP ${attempt.statusCode})`);
+      return 'succeeded';
+    }
+    if (attempt.outcome === 'skipped') {
+      setCurrentDetails('skipped: no webhook URL configured');
+      return 'skipped';
+    }
 
     const exhausted = attemptNo > retryDelaysSeconds.length;
     if (attempt.stopRetrying || exhausted) {
-      await acts.markWebhookDeliveryFailed({ deliveryId, reason: attempt.stopRetrying ? 'gone' : 'exhausted' });
-      setCurrentDetails(`failed after ${attemptNo} attempt(s)`);
+      const reason = attempt.stopRetrying ? 'gone' : 'exhausted';
+      await acts.markWebhookDeliveryFailed({ deliveryId, reason, series, attempts: attemptNo });
+      setCurrentDetails(`failed after ${attemptNo} attempt(s): ${reason === 'gone' ? 'the receiver answered 410 Gone' : 'retries exhausted'}`);
       return 'failed';
     }
     const waitSeconds = Math.max(retryDelaysSeconds[attemptNo - 1], attempt.retryAfterSeconds ?? 0);
-    setCurrentDetails(`attempt ${attemptNo} failed (${attempt.statusCode ?? attempt.error ?? 'error'}); next in ${waitSeconds}s`);
-    await sleep(waitSeconds * 1000);
+    const why = attempt.statusCode ? `HTTP ${attempt.statusCode}` : (attempt.error ?? 'error');
+    setCurrentDetails(`attempt ${attemptNo} of ${total} ${attempt.outcome} (${why}); next in ${waitSeconds}s`);
+    await sleep(waitSeconds * 1000, {
+      summary: `wait ${waitSeconds}s before attempt ${attemptNo + 1}${waitSeconds > retryDelaysSeconds[attemptNo - 1] ? ' (Retry-After)' : ''}`,
+    });
   }
 }

@@ -15,6 +15,7 @@ import { journeyRoutes } from './routes/journey';
 import { operatorRoutes } from './routes/operators';
 import { sessionRoutes } from './routes/sessions';
 import { settingsRoutes } from './routes/settings';
+import { webhookRoutes } from './routes/webhooks';
 
 export interface AppDeps {
   config: Config;
@@ -68,7 +69,7 @@ export function createApp(input: { config: Config; db: Db; temporal: Client }): 
   app.use('/v1/journey/:token/documents', express.json({ limit: documentBodyLimit }));
   app.use(express.json({ limit: DEFAULT_BODY_LIMIT }));
 
-  const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps), analysisRoutes(deps)];
+  const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps), analysisRoutes(deps), webhookRoutes(deps)];
   routers.push(operatorRoutes(deps), auditEventRoutes(deps));
   for (const router of routers) app.use(router);
 

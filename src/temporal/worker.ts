@@ -26,6 +26,8 @@ export async function createWorker(opts: {
   /** Activities start delivery workflows through this client. */
   client?: Client;
   send?: typeof sendWebhookRequest;
+  /** The activities' clock; tests on the time-skipping server pass the server's time. */
+  clock?: () => Date;
   taskQueue?: string;
   /** For fault-injection tests: wrap the real activities. */
   wrapActivities?: (activities: Activities) => Activities;
@@ -38,7 +40,7 @@ export async function createWorker(opts: {
     taskQueue: opts.taskQueue ?? opts.config.TEMPORAL_TASK_QUEUE,
     workflowBundle: await workflowBundle(),
     activities: (opts.wrapActivities ?? ((a) => a))(
-      createActivities({ db: opts.db, temporal: client, send: opts.send ?? sendWebhookRequest, config: opts.config }),
+      createActivities({ db: opts.db, temporal: client, send: opts.send ?? sendWebhookRequest, config: opts.config, clock: opts.clock }),
     ),
     // SIGTERM: stop polling, let running activities finish within this grace, then hand back.
     shutdownGraceTime: '20 seconds',

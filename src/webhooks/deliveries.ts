@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/knex';
+import { page } from '../api/pagination';
+import { webhookIdForDelivery } from '../domain/webhookSignature';
 
 export type WebhookEvent = 'session_end' | 'decision' | 'test';
 export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'skipped';
@@ -24,6 +26,10 @@ export interface DeliveryRow {
   payload: Record<string, unknown>;
   status: DeliveryStatus;
   attempt_count: number;
+  /** The newest attempt series (1, then +1 per redelivery). */
+  current_series: number;
+  /** When the pending series tries next; null when nothing is scheduled. */
+  next_attempt_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -73,11 +79,15 @@ export async function attemptsOf(db: Db, deliveryIds: string[]): Promise<Attempt
   return db<AttemptRow>('webhook_attempts').whereIn('delivery_id', deliveryIds).orderBy(['delivery_id', 'series', 'attempt_no']);
 }
 
-/** Records one attempt and its effect on the delivery, once, even if called again. */
+/**
+ * Records one attempt and its effect on the delivery, once, even if called again. Only the
+ * delivery's current series moves its status: a late retry of an older series cannot.
+ */
 export async function recordAttempt(
   db: Db,
   attempt: Omit<AttemptRow, 'id' | 'attempted_at'> & { attempted_at: Date },
   deliveryStatus: DeliveryStatus,
+  nextAttemptAt: Date | null = null,
 ): Promise<AttemptRow> {
   return db.transaction(async (trx) => {
     const inserted = await trx('webhook_attempts')
@@ -88,7 +98,10 @@ export async function recordAttempt(
     if (inserted.length > 0) {
       await trx('webhook_deliveries')
         .where({ id: attempt.delivery_id })
-        .update({ status: deliveryStatus, attempt_count: trx.raw('attempt_count + 1'), updated_at: trx.fn.now() });
+        .update({ attempt_count: trx.raw('attempt_count + 1'), updated_at: trx.fn.now() });
+      await trx('webhook_deliveries')
+        .where({ id: attempt.delivery_id, current_series: attempt.series })
+        .update({ status: deliveryStatus, next_attempt_at: nextAttemptAt });
       return inserted[0] as AttemptRow;
     }
     return (await trx<AttemptRow>('webhook_attempts')
@@ -97,6 +110,74 @@ export async function recordAttempt(
   });
 }
 
-export async function setDeliveryStatus(db: Db, deliveryId: string, status: DeliveryStatus): Promise<void> {
-  await db('webhook_deliveries').where({ id: deliveryId }).update({ status, updated_at: db.fn.now() });
+/** Sets the status if `series` is still the delivery's current one; returns whether it did. */
+export async function setDeliveryStatus(db: Db, deliveryId: string, status: DeliveryStatus, series?: number): Promise<boolean> {
+  const query = db('webhook_deliveries').where({ id: deliveryId });
+  if (series !== undefined) query.andWhere({ current_series: series });
+  const updated = await query.update({ status, next_attempt_at: null, updated_at: db.fn.now() });
+  return updated > 0;
+}
+
+// ---- the delivery log as the API shows it ---------------------------------------------
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+export function attemptView(a: AttemptRow) {
+  return {
+    series: a.series,
+    attemptNo: a.attempt_no,
+    attemptedAt: a.attempted_at.toISOString(),
+    url: a.url,
+    outcome: a.outcome,
+    statusCode: a.status_code,
+    durationMs: a.duration_ms,
+    error: a.error,
+    responseBody: a.response_body,
+  };
+}
+
+export function deliveryView(row: DeliveryRow, attempts: AttemptRow[]) {
+  return {
+    id: row.id,
+    event: row.event,
+    status: row.status,
+    webhookId: webhookIdForDelivery(row.id),
+    sessionId: row.session_id,
+    analysisId: row.analysis_id,
+    payload: row.payload,
+    attemptCount: row.attempt_count,
+    series: row.current_series,
+    nextAttemptAt: iso(row.next_attempt_at),
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+    attempts: attempts.map(attemptView),
+  };
+}
+export type DeliveryView = ReturnType<typeof deliveryView>;
+
+export async function getDeliveryView(db: Db, organizationId: string, deliveryId: string): Promise<DeliveryView | null> {
+  const row = await db<DeliveryRow>('webhook_deliveries').where({ id: deliveryId, organization_id: organizationId }).first();
+  if (!row) return null;
+  return deliveryView(row, await attemptsOf(db, [row.id]));
+}
+
+export interface DeliveryFilters {
+  limit: number;
+  cursor?: string;
+  event?: WebhookEvent;
+  status?: DeliveryStatus;
+  sessionId?: string;
+}
+
+/** Newest first, keyset-paginated, each delivery with all its attempts (every series). */
+export async function listDeliveries(db: Db, organizationId: string, f: DeliveryFilters) {
+  const query = db<DeliveryRow>('webhook_deliveries').where({ organization_id: organizationId });
+  if (f.event) query.andWhere({ event: f.event });
+  if (f.status) query.andWhere({ status: f.status });
+  if (f.sessionId) query.andWhere({ session_id: f.sessionId });
+  const { rows, nextCursor } = await page<DeliveryRow>(query, { limit: f.limit, cursor: f.cursor, table: 'webhook_deliveries' });
+  const attempts = await attemptsOf(db, rows.map((r) => r.id));
+  const byDelivery = new Map<string, AttemptRow[]>();
+  for (const a of attempts) byDelivery.set(a.delivery_id, [...(byDelivery.get(a.delivery_id) ?? []), a]);
+  return { data: rows.map((r) => deliveryView(r, byDelivery.get(r.id) ?? [])), nextCursor };
 }

@@ -19,8 +19,13 @@ export class WebhookReceiver {
   private server = http.createServer((req, res) => this.handle(req, res));
   private hanging = new Set<http.ServerResponse>();
   respond: Responder = () => ({ status: 200, body: 'ok' });
+  /** TCP connections accepted: a refused delivery must not even open one. */
+  connections = 0;
 
   async start(): Promise<this> {
+    this.server.on('connection', () => {
+      this.connections += 1;
+    });
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     return this;
   }

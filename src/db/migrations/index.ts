@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as m001 from './001_walking_skeleton';
 import * as m002 from './002_audit_ledger';
+import * as m003 from './003_webhook_delivery_log';
 import * as m004 from './004_decisions_and_retention';
 
 // An explicit list instead of a directory scan: works the same under tsx, jest and bundlers.
@@ -8,6 +9,7 @@ import * as m004 from './004_decisions_and_retention';
 const migrations: Record<string, Knex.Migration> = {
   '001_walking_skeleton': m001,
   '002_audit_ledger': m002,
+  '003_webhook_delivery_log': m003,
   '004_decisions_and_retention': m004,
 };
 

@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../db/knex';
+import { appendAuditEvent, maskSecret, type AuditActor, type AuditContext } from '../audit/ledger';
+import { generateWebhookSecret } from '../domain/webhookSignature';
+import { SECRET_OVERLAP_MS } from '../settings/settings';
+
+export interface RotatedSecret {
+  id: string;
+  secret: string;
+  createdAt: string;
+  /** Until then the previous secret keeps signing beside the new one; null if there was none. */
+  previousSecretExpiresAt: string | null;
+}
+
+/**
+ * Issues a new signing secret. The one it replaces keeps signing (a second signature in the
+ * same header) for SECRET_OVERLAP_MS, so receivers can switch without missing an event.
+ * Secrets rotated out earlier keep their own expiry. Audited in the same transaction.
+ */
+export async function rotateWebhookSecret(
+  db: Db,
+  hmacKey: string,
+  input: { organizationId: string; actor: AuditActor; context?: AuditContext; now?: Date },
+): Promise<RotatedSecret> {
+  const now = input.now ?? new Date();
+  const previousExpiresAt = new Date(now.getTime() + SECRET_OVERLAP_MS);
+  return db.transaction(async (trx) => {
+    // The settings row is the organization's lock: two rotations never interleave.
+    const locked = await trx('settings').where({ organization_id: input.organizationId }).forUpdate().first('organization_id');
+    if (!locked) throw new Error(`organization ${input.organizationId} has no settings row`);
+    const current: { id: string; secret: string } | undefined = await trx('webhook_secrets')
+      .where({ organization_id: input.organizationId })
+      .whereNull('expires_at')
+      .orderBy('created_at', 'desc')
+      .first('id', 'secret');
+    if (current) {
+      await trx('webhook_secrets')
+        .where({ organization_id: input.organizationId })
+        .whereNull('expires_at')
+        .update({ expires_at: previousExpiresAt });
+    }
+    const id = randomUUID();
+    const secret = generateWebhookSecret();
+    await trx('webhook_secrets').insert({ id, organization_id: input.organizationId, secret, created_at: now });
+    await appendAuditEvent(trx, hmacKey, {
+      organizationId: input.organizationId,
+      actor: input.actor,
+      action: 'webhook_secret.rotate',
+      category: 'modification',
+      resource: { type: 'webhook_secret', id },
+      changes: {
+        before: { secret: maskSecret(current?.secret) },
+        after: { secret: maskSecret(secret) },
+        previousSecretExpiresAt: current ? previousExpiresAt.toISOString() : null,
+      },
+      outcome: 'success',
+      ...input.context,
+    });
+    return {
+      id,
+      secret,
+      createdAt: now.toISOString(),
+      previousSecretExpiresAt: current ? previousExpiresAt.toISOString() : null,
+    };
+  });
+}
