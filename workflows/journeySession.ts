@@ -27,7 +27,7 @@ import {
   retentionChangedSignal,
   stateQuery,
 } from './definitions';
-import { DecisionQueue, QueuedDecision, drainLateDecisions, msUntil, purgeAtFor } from './lifecycle';
+import { DecisionQueue, QueuedDecision, applyRetentionChange, drainLateDecisions, msUntil, purgeAtFor } from './lifecycle';
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -60,6 +60,7 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
   let completionRequested = false;
   let sessionEndSent = false;
   let retentionChanged = false;
+  let retentionRevision = input.retentionRevision ?? 0;
   let erasure: ErasureRequest | null = null;
 
   const isOpen = (): boolean => state.status === 'created' || state.status === 'in_progress';
@@ -121,8 +122,11 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
   );
   setHandler(analystDecisionSignal, (decision) => decisions.fromSignal(decision));
   setHandler(decideUpdate, (decision) => decisions.fromUpdate(decision));
-  setHandler(retentionChangedSignal, ({ dataRetention }) => {
-    state.purgeAt = purgeAtFor(input.createdAt, dataRetention);
+  setHandler(retentionChangedSignal, (change) => {
+    const applied = applyRetentionChange(input.createdAt, retentionRevision, change);
+    if (!applied) return;
+    state.purgeAt = applied.purgeAt;
+    retentionRevision = applied.revision;
     retentionChanged = true;
   });
   setHandler(eraseUpdate, async (request) => {

@@ -11,7 +11,7 @@ import {
   eraseUpdate,
   retentionChangedSignal,
 } from './definitions';
-import { DecisionQueue, QueuedDecision, drainLateDecisions, msUntil, purgeAtFor } from './lifecycle';
+import { DecisionQueue, QueuedDecision, applyRetentionChange, drainLateDecisions, msUntil, purgeAtFor } from './lifecycle';
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -33,6 +33,7 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
   };
   const decisions = new DecisionQueue();
   let retentionChanged = false;
+  let retentionRevision = input.retentionRevision ?? 0;
   let erasure: ErasureRequest | null = null;
 
   const publish = (): void => {
@@ -44,8 +45,11 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
   setHandler(analysisStateQuery, () => state);
   setHandler(analystDecisionSignal, (decision) => decisions.fromSignal(decision));
   setHandler(decideUpdate, (decision) => decisions.fromUpdate(decision));
-  setHandler(retentionChangedSignal, ({ dataRetention }) => {
-    state.purgeAt = purgeAtFor(input.createdAt, dataRetention);
+  setHandler(retentionChangedSignal, (change) => {
+    const applied = applyRetentionChange(input.createdAt, retentionRevision, change);
+    if (!applied) return;
+    state.purgeAt = applied.purgeAt;
+    retentionRevision = applied.revision;
     retentionChanged = true;
   });
   setHandler(eraseUpdate, async (request) => {
