@@ -154,13 +154,14 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     const linkDeadline = isOpen() && !completionRequested ? Math.max(0, expiresAtMs - Date.now()) : undefined;
     const purgeDeadline = msUntil(state.purgeAt);
     const deadlines = [linkDeadline, purgeDeadline].filter((d): d is number => d !== undefined);
-    retentionChanged = false;
     const wake = (): boolean =>
       erasure !== null || decisions.length > 0 || retentionChanged || (state.status === 'completed' && !sessionEndSent);
     if (deadlines.length > 0) await condition(wake, Math.min(...deadlines));
     else await condition(wake);
 
+    // Cleared only here: a change signalled while the loop awaited an activity is still recorded.
     if (retentionChanged) {
+      retentionChanged = false;
       await acts.recordPurgeAt({ sessionId: input.sessionId, purgeAt: state.purgeAt });
       publish();
     }

@@ -70,13 +70,14 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
   };
 
   for (;;) {
-    retentionChanged = false;
     const wake = (): boolean => erasure !== null || decisions.length > 0 || retentionChanged;
     const purgeDeadline = msUntil(state.purgeAt);
     if (purgeDeadline !== undefined) await condition(wake, purgeDeadline);
     else await condition(wake);
 
+    // Cleared only here: a change signalled while the loop awaited an activity is still recorded.
     if (retentionChanged) {
+      retentionChanged = false;
       await acts.recordPurgeAt({ analysisId: input.analysisId, purgeAt: state.purgeAt });
       publish();
     }
