@@ -6,6 +6,7 @@ import type { Db } from '../db/knex';
 import { log } from '../log';
 import type { SessionDeps } from '../sessions/sessions';
 import { HttpProblem, problems } from './problem';
+import { documentRoutes } from './routes/documents';
 import { healthRoutes } from './routes/health';
 import { journeyRoutes } from './routes/journey';
 import { sessionRoutes } from './routes/sessions';
@@ -58,7 +59,7 @@ export function createApp(input: { config: Config; db: Db; temporal: Client }): 
   app.use('/v1/journey/:token/documents', express.json({ limit: documentBodyLimit }));
   app.use(express.json({ limit: DEFAULT_BODY_LIMIT }));
 
-  const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps)];
+  const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps), documentRoutes(deps)];
   for (const router of routers) app.use(router);
 
   // A known path with another method is 405 (with Allow), anything else 404.
