@@ -46,9 +46,17 @@ export interface RetentionRearmInput {
   /** The settings revision to apply; the value itself is read from PostgreSQL. */
   revision: number;
   /** Where a continued-as-new run resumes. */
-  resume?: { kind: RearmKind; after: RearmCursor | null; signalled: number; missing: number };
+  resume?: RearmProgress;
   pageSize?: number;
   concurrency?: number;
+}
+
+/** How far a re-arm got: the next record to signal comes after `after` among `kind`s. */
+export interface RearmProgress {
+  kind: RearmKind;
+  after: RearmCursor | null;
+  signalled: number;
+  missing: number;
 }
 
 export type RearmKind = 'session' | 'analysis';

@@ -61,6 +61,7 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
   let sessionEndSent = false;
   let retentionChanged = false;
   let retentionRevision = input.retentionRevision ?? 0;
+  let purgeAtUnrecorded = false;
   let erasure: ErasureRequest | null = null;
 
   const isOpen = (): boolean => state.status === 'created' || state.status === 'in_progress';
@@ -127,6 +128,7 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     if (!applied) return;
     state.purgeAt = applied.purgeAt;
     retentionRevision = applied.revision;
+    purgeAtUnrecorded ||= !applied.recorded;
     retentionChanged = true;
   });
   setHandler(eraseUpdate, async (request) => {
@@ -159,10 +161,13 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     if (deadlines.length > 0) await condition(wake, Math.min(...deadlines));
     else await condition(wake);
 
-    // Cleared only here: a change signalled while the loop awaited an activity is still recorded.
+    // Cleared only here: a change signalled while the loop awaited an activity is not lost.
     if (retentionChanged) {
       retentionChanged = false;
-      await acts.recordPurgeAt({ sessionId: input.sessionId, purgeAt: state.purgeAt });
+      if (purgeAtUnrecorded) {
+        purgeAtUnrecorded = false;
+        await acts.recordPurgeAt({ sessionId: input.sessionId, purgeAt: state.purgeAt });
+      }
       publish();
     }
     if (erasure || (state.purgeAt !== null && Date.now() >= Date.parse(state.purgeAt))) break;

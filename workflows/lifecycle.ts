@@ -20,12 +20,14 @@ export function applyRetentionChange(
   createdAt: string,
   revision: number,
   change: unknown,
-): { purgeAt: string | null; revision: number } | null {
+): { purgeAt: string | null; revision: number; recorded: boolean } | null {
   if (typeof change !== 'object' || change === null) return null;
   const { dataRetention, revision: next } = change as Partial<RetentionChange>;
   if (dataRetention !== null && (typeof dataRetention !== 'string' || !parseDuration(dataRetention).ok)) return null;
   if (next !== undefined && (typeof next !== 'number' || !Number.isSafeInteger(next) || next <= revision)) return null;
-  return { purgeAt: purgeAtFor(createdAt, dataRetention), revision: next ?? revision };
+  // A revision comes from the API's re-arm, whose transaction already wrote purge_at to
+  // PostgreSQL; a change typed in the UI/CLI is written by the workflow itself.
+  return { purgeAt: purgeAtFor(createdAt, dataRetention), revision: next ?? revision, recorded: next !== undefined };
 }
 
 export interface QueuedDecision {

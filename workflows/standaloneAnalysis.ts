@@ -34,6 +34,7 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
   const decisions = new DecisionQueue();
   let retentionChanged = false;
   let retentionRevision = input.retentionRevision ?? 0;
+  let purgeAtUnrecorded = false;
   let erasure: ErasureRequest | null = null;
 
   const publish = (): void => {
@@ -50,6 +51,7 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
     if (!applied) return;
     state.purgeAt = applied.purgeAt;
     retentionRevision = applied.revision;
+    purgeAtUnrecorded ||= !applied.recorded;
     retentionChanged = true;
   });
   setHandler(eraseUpdate, async (request) => {
@@ -75,10 +77,13 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
     if (purgeDeadline !== undefined) await condition(wake, purgeDeadline);
     else await condition(wake);
 
-    // Cleared only here: a change signalled while the loop awaited an activity is still recorded.
+    // Cleared only here: a change signalled while the loop awaited an activity is not lost.
     if (retentionChanged) {
       retentionChanged = false;
-      await acts.recordPurgeAt({ analysisId: input.analysisId, purgeAt: state.purgeAt });
+      if (purgeAtUnrecorded) {
+        purgeAtUnrecorded = false;
+        await acts.recordPurgeAt({ analysisId: input.analysisId, purgeAt: state.purgeAt });
+      }
       publish();
     }
     if (erasure || (state.purgeAt !== null && Date.now() >= Date.parse(state.purgeAt))) break;

@@ -14,6 +14,7 @@ import {
   sessionWorkflowId,
   type RearmCursor,
   type RearmKind,
+  type RearmProgress,
   type RetentionRearmInput,
 } from '../../workflows/definitions';
 
@@ -21,9 +22,10 @@ import {
 //  1. in the PATCH transaction, the purge_at column of every not-yet-purged session and
 //     standalone analysis of the organization is recomputed in one UPDATE (created_at +
 //     retention), and a `retentionRearm` workflow is started for the new settings revision;
-//  2. that workflow pages through those rows in PostgreSQL (keyset, a page per activity) and
-//     signals each one's workflow `retentionChanged {dataRetention, revision}`, a bounded number
-//     at a time; each workflow re-arms its timer, or purges at once if it is now overdue.
+//  2. that workflow's activity pages through those rows in PostgreSQL (keyset on created_at,
+//     id) and signals each one's workflow `retentionChanged {dataRetention, revision}`, a
+//     bounded number at a time, heartbeating its position; each workflow re-arms its timer,
+//     or purges at once if it is now overdue.
 
 const minutesOf = (dataRetention: string): number => {
   const parsed = parseDuration(dataRetention);
@@ -135,6 +137,50 @@ export async function rearmPage(
     missing,
     next: rows.length === input.limit ? { createdAt: last.created_at.toISOString(), id: last.id } : null,
   };
+}
+
+export type RearmRun =
+  | { outcome: 'pending' }
+  | { outcome: 'superseded' }
+  | { outcome: 'done' | 'more'; dataRetention: string | null; progress: RearmProgress };
+
+/**
+ * Pages from `from` on, sessions first then standalone analyses, for up to `budgetMs`; reports
+ * each page's progress (the activity heartbeats it, so a retry resumes there). `progress`
+ * counts are totals, `from`'s included.
+ */
+export async function rearmRecords(
+  deps: { db: Db; temporal: Client },
+  input: {
+    organizationId: string;
+    revision: number;
+    from: RearmProgress;
+    pageSize: number;
+    concurrency: number;
+    budgetMs: number;
+    onPage?: (progress: RearmProgress) => void;
+  },
+): Promise<RearmRun> {
+  const until = Date.now() + input.budgetMs;
+  let progress: RearmProgress = { ...input.from };
+  for (;;) {
+    const page = await rearmPage(deps, {
+      organizationId: input.organizationId,
+      revision: input.revision,
+      kind: progress.kind,
+      after: progress.after,
+      limit: input.pageSize,
+      concurrency: input.concurrency,
+    });
+    if (page.outcome !== 'page') return page;
+    progress = { kind: progress.kind, after: page.next, signalled: progress.signalled + page.signalled, missing: progress.missing + page.missing };
+    if (!page.next) {
+      if (progress.kind === 'analysis') return { outcome: 'done', dataRetention: page.dataRetention, progress };
+      progress = { ...progress, kind: 'analysis', after: null };
+    }
+    input.onPage?.(progress);
+    if (Date.now() >= until) return { outcome: 'more', dataRetention: page.dataRetention, progress };
+  }
 }
 
 async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {

@@ -3,6 +3,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { createDb, Db } from '../../src/db/knex';
 import { addSessionAnalysis, createSession, SessionDeps, uploadDocument } from '../../src/sessions/sessions';
+import { reschedulePurges } from '../../src/settings/retention';
 import { updateSettings } from '../../src/settings/settings';
 import { OrganizationId } from '../../src/temporal/searchAttributes';
 import { createWorker } from '../../src/temporal/worker';
@@ -60,9 +61,16 @@ async function orgWithRetention(dataRetention: string | null) {
   return org;
 }
 
-/** What the re-arm does for one workflow: the settings change, then its revision's signal. */
+/**
+ * What a PATCH and its re-arm do for one workflow: the settings change and the rescheduled
+ * purge_at in one transaction, then the signal of that revision.
+ */
 async function changeRetention(organizationId: string, workflowId: string, dataRetention: string | null) {
-  const { retentionRevision } = await updateSettings(db, organizationId, { dataRetention });
+  const retentionRevision = await db.transaction(async (trx) => {
+    const { retentionRevision: revision } = await updateSettings(trx, organizationId, { dataRetention });
+    await reschedulePurges(trx, organizationId, dataRetention);
+    return revision;
+  });
   await env.client.workflow.getHandle(workflowId).signal(retentionChangedSignal, { dataRetention, revision: retentionRevision });
   return retentionRevision;
 }
@@ -214,7 +222,7 @@ test('null retention never purges, from creation or after a change to null', asy
   expect(await db('audit_events').whereIn('resource_id', [kept.session.id, changed.session.id]).where({ action: 'session.purge' })).toHaveLength(0);
 });
 
-test('several changes re-arm each time; a late signal of an older change and malformed ones are ignored', async () => {
+test('several changes re-arm each time; a late signal of an older change and malformed ones are ignored; a hand-typed one applies', async () => {
   const org = await orgWithRetention('30d');
   const s = await startSession(org.organizationId);
   const id = s.handle.workflowId;
@@ -239,11 +247,16 @@ test('several changes re-arm each time; a late signal of an older change and mal
   await s.handle.signal(retentionChangedSignal, {} as never);
   await expectScheduled(s, s.createdAtMs + 45 * DAY_MS);
 
-  await env.sleep(41 * DAY_MS - 2 * SECOND);
-  await expectScheduled(s, s.createdAtMs + 45 * DAY_MS);
+  // A well-formed signal typed by an operator (no revision) applies, and the workflow writes
+  // the new purge_at itself, as no PATCH did.
+  await s.handle.signal(retentionChangedSignal, { dataRetention: '50d' });
+  await expectScheduled(s, s.createdAtMs + 50 * DAY_MS);
+
+  await env.sleep(46 * DAY_MS - 2 * SECOND);
+  await expectScheduled(s, s.createdAtMs + 50 * DAY_MS);
   await env.sleep(3 * SECOND);
   await expectPurged(s);
-  expect((await env.currentTimeMs()) - s.createdAtMs).toBeLessThan(45 * DAY_MS + 30 * SECOND);
+  expect((await env.currentTimeMs()) - s.createdAtMs).toBeLessThan(50 * DAY_MS + 30 * SECOND);
 });
 
 test('a standalone analysis is purged exactly at its creation + retention', async () => {
