@@ -1,4 +1,5 @@
-import type { Client } from '@temporalio/client';
+import { ServiceError, type Client } from '@temporalio/client';
+import { problems } from '../api/problem';
 import { appendAuditEvent, type AuditActor, type AuditContext } from '../audit/ledger';
 import type { Db } from '../db/knex';
 import { reschedulePurges, startRetentionRearm } from './retention';
@@ -45,9 +46,13 @@ export async function changeSettings(
     if (changed.includes('dataRetention')) {
       // Row locks before the ledger's head lock: the same order as the purge activities.
       const counts = await reschedulePurges(trx, who.organizationId, after.dataRetention);
+      // Started before the commit: if Temporal cannot take it, nothing is changed.
       const { workflowId } = await startRetentionRearm(deps.temporal, deps.taskQueue, {
         organizationId: who.organizationId,
         revision: retentionRevision,
+      }).catch((err: unknown) => {
+        if (err instanceof ServiceError) throw problems.unavailable('Temporal is unreachable, so dataRetention cannot be changed now; nothing was saved');
+        throw err;
       });
       rearm = { revision: retentionRevision, workflowId, ...counts };
     }

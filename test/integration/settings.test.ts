@@ -1,4 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
+import { createApp } from '../../src/api/app';
 import { verifyLedger } from '../../src/audit/ledger';
 import { createSession } from '../../src/sessions/sessions';
 import { addOperator } from '../support/operators';
@@ -246,4 +250,26 @@ describe('retention preview', () => {
   test('API keys cannot preview', async () => {
     expectProblem(await call(sys.baseUrl, 'GET', '/v1/settings/retention-preview?dataRetention=30d', { token: org.apiKey }), 403);
   });
+});
+
+test('with Temporal unreachable, a retention change is refused with 503 and nothing is saved', async () => {
+  const org = await newOrganization(sys.db);
+  const unreachable = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '1s' }), namespace: 'default' });
+  const server = http.createServer(createApp({ config: sys.config, db: sys.db, temporal: unreachable }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const row = await settingsRow(org.organizationId);
+    const refused = await call(base, 'PATCH', '/v1/settings', { token: org.adminToken, body: { dataRetention: '30d', sessionLinkExpiry: '2h' } });
+    expectProblem(refused, 503);
+    expect(await settingsRow(org.organizationId)).toEqual(row);
+    expect(await ledger(org.organizationId)).toHaveLength(0);
+    // Settings that do not need Temporal still change.
+    const ok = await call(base, 'PATCH', '/v1/settings', { token: org.adminToken, body: { sessionLinkExpiry: '2h' } });
+    expect(ok.body).toMatchObject({ sessionLinkExpiry: '2h', dataRetention: null });
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await unreachable.connection.close().catch(() => undefined);
+  }
 });
