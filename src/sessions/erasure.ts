@@ -1,4 +1,5 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { ServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { problems } from '../api/problem';
 import { createRetentionActivities } from '../../activities/retention';
 import type { AuditContext } from '../audit/ledger';
 import type { Db } from '../db/knex';
@@ -31,6 +32,9 @@ export async function eraseSession(
     const { purgedAt } = await deps.temporal.workflow.getHandle(sessionWorkflowId(row.id)).executeUpdate(eraseUpdate, { args: [request] });
     return { id: row.id, status: 'purged', purgedAt };
   } catch (err) {
+    if (err instanceof ServiceError && !(err instanceof WorkflowNotFoundError)) {
+      throw problems.unavailable('Temporal is unreachable, so the session cannot be erased now; nothing was deleted');
+    }
     if (!(err instanceof WorkflowNotFoundError)) throw err;
     const { purgedAt } = await createRetentionActivities({ db: deps.db, config: { AUDIT_HMAC_KEY: deps.auditKey } }).purgeSession({
       sessionId: row.id,

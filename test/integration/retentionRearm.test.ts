@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { verifyLedger } from '../../src/audit/ledger';
-import { createSession, type SessionDeps } from '../../src/sessions/sessions';
+import type { SessionDeps } from '../../src/sessions/sessions';
 import { OrganizationId } from '../../src/temporal/searchAttributes';
 import {
   analysisWorkflowId,
@@ -11,6 +11,7 @@ import {
   type StandaloneAnalysisInput,
 } from '../../workflows/definitions';
 import { pollUntil } from '../support/poll';
+import { createSessionAt, sessionDeps } from '../support/sessions';
 import { call, newOrganization, startSystem, TestSystem } from '../support/system';
 
 // A change of dataRetention through PATCH reaches every open workflow of the organization, on
@@ -22,7 +23,7 @@ const DAY_MS = 24 * 60 * MIN_MS;
 
 beforeAll(async () => {
   sys = await startSystem({ DATA_RETENTION_MIN: '1m' });
-  deps = { db: sys.db, temporal: sys.client, taskQueue: sys.config.TEMPORAL_TASK_QUEUE, publicBaseUrl: sys.baseUrl };
+  deps = sessionDeps(sys.db, sys.client, sys.config.TEMPORAL_TASK_QUEUE, sys.baseUrl);
 });
 afterAll(async () => {
   await sys?.stop();
@@ -74,9 +75,9 @@ test('shortening retention on 1,000 open sessions purges the overdue ones within
 
   let t = Date.now();
   const overdue = await inBatches(Array.from({ length: 1000 }, (_, i) => i), 50, () =>
-    createSession(deps, org.organizationId, { userInput: { lastName: 'Babbage' } }, tenMinutesAgo),
+    createSessionAt(deps, org.organizationId, { userInput: { lastName: 'Babbage' } }, tenMinutesAgo),
   );
-  const fresh = await inBatches(Array.from({ length: 20 }, (_, i) => i), 20, () => createSession(deps, org.organizationId, { userInput: { lastName: 'Somerville' } }));
+  const fresh = await inBatches(Array.from({ length: 20 }, (_, i) => i), 20, () => createSessionAt(deps, org.organizationId, { userInput: { lastName: 'Somerville' } }));
   const analyses = await inBatches([1, 2, 3, 4, 5], 5, () => standaloneAnalysis(org.organizationId, tenMinutesAgo, '1d', revision0));
   const createMs = Date.now() - t;
 
@@ -128,7 +129,7 @@ test('shortening retention on 1,000 open sessions purges the overdue ones within
 
 test('lengthening postpones, null keeps, and successive quick changes end on the last one', async () => {
   const org = await orgWithRetention('1d');
-  const sessions = await inBatches([1, 2, 3], 3, () => createSession(deps, org.organizationId, {}));
+  const sessions = await inBatches([1, 2, 3], 3, () => createSessionAt(deps, org.organizationId, {}));
   const expectEverywhere = async (durationMs: number | null) => {
     for (const s of sessions) {
       const expected = durationMs === null ? null : new Date(Date.parse(s.createdAt) + durationMs).toISOString();

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { createApp } from '../../src/api/app';
 import { verifyLedger } from '../../src/audit/ledger';
-import { createSession } from '../../src/sessions/sessions';
 import { addOperator } from '../support/operators';
+import { createSessionAt, sessionDeps } from '../support/sessions';
 import { call, newOrganization, startSystem, TestSystem } from '../support/system';
 
 // GET/PATCH /v1/settings and the retention preview on the dev server and PostgreSQL, with the
@@ -179,8 +179,8 @@ describe('retention preview', () => {
 
   beforeAll(async () => {
     org = await newOrganization(sys.db);
-    const deps = { db: sys.db, temporal: sys.client, taskQueue: sys.config.TEMPORAL_TASK_QUEUE, publicBaseUrl: sys.baseUrl };
-    for (const age of ages) await createSession(deps, org.organizationId, {}, new Date(now - age * DAY_MS));
+    const deps = sessionDeps(sys.db, sys.client, sys.config.TEMPORAL_TASK_QUEUE, sys.baseUrl);
+    for (const age of ages) await createSessionAt(deps, org.organizationId, {}, new Date(now - age * DAY_MS));
     // A standalone analysis 40 days old (the preview reads rows; no workflow needed here).
     const entityId = randomUUID();
     await sys.db('entities').insert({ id: entityId, organization_id: org.organizationId, type: 'person', created_at: new Date(now - 40 * DAY_MS) });
@@ -252,18 +252,25 @@ describe('retention preview', () => {
   });
 });
 
-test('with Temporal unreachable, a retention change is refused with 503 and nothing is saved', async () => {
+test('with Temporal unreachable, a retention change or an erasure is refused with 503 and nothing changes', async () => {
   const org = await newOrganization(sys.db);
+  const session = await createSessionAt(sessionDeps(sys.db, sys.client, sys.config.TEMPORAL_TASK_QUEUE, sys.baseUrl), org.organizationId, { userInput: { lastName: 'Kept' } });
   const unreachable = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '1s' }), namespace: 'default' });
   const server = http.createServer(createApp({ config: sys.config, db: sys.db, temporal: unreachable }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const row = await settingsRow(org.organizationId);
+    const events = await ledger(org.organizationId);
     const refused = await call(base, 'PATCH', '/v1/settings', { token: org.adminToken, body: { dataRetention: '30d', sessionLinkExpiry: '2h' } });
     expectProblem(refused, 503);
     expect(await settingsRow(org.organizationId)).toEqual(row);
-    expect(await ledger(org.organizationId)).toHaveLength(0);
+    expect(await ledger(org.organizationId)).toEqual(events);
+    const erasure = await call(base, 'DELETE', `/v1/sessions/${session.id}`, { token: org.adminToken });
+    expectProblem(erasure, 503);
+    expect(await sys.db('sessions').where({ id: session.id }).first()).toMatchObject({ status: 'created', purged_at: null });
+    expect((await sys.db('entities').where({ id: session.entityId }).first()).personal_data).toEqual({ lastName: 'Kept' });
+    expect(await ledger(org.organizationId)).toEqual(events);
     // Settings that do not need Temporal still change.
     const ok = await call(base, 'PATCH', '/v1/settings', { token: org.adminToken, body: { sessionLinkExpiry: '2h' } });
     expect(ok.body).toMatchObject({ sessionLinkExpiry: '2h', dataRetention: null });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { createDb, Db } from '../../src/db/knex';
-import { addSessionAnalysis, createSession, SessionDeps, uploadDocument } from '../../src/sessions/sessions';
+import { addSessionAnalysis, SessionDeps, uploadDocument } from '../../src/sessions/sessions';
 import { reschedulePurges } from '../../src/settings/retention';
 import { updateSettings } from '../../src/settings/settings';
 import { OrganizationId } from '../../src/temporal/searchAttributes';
@@ -17,6 +17,7 @@ import {
   type StandaloneAnalysisInput,
 } from '../../workflows/definitions';
 import { pollUntil } from '../support/poll';
+import { createSessionAt, sessionDeps } from '../support/sessions';
 import { newOrganization, quietTemporalRuntime, registerTestSearchAttributes, testConfig } from '../support/system';
 
 // Retention timers on the time-skipping test server, with the real activities and PostgreSQL.
@@ -44,7 +45,7 @@ beforeAll(async () => {
   db = createDb(config.DATABASE_URL);
   ({ worker } = await createWorker({ config, db, connection: env.nativeConnection, client: env.client }));
   running = worker.run();
-  deps = { db, temporal: env.client, taskQueue, publicBaseUrl: 'http://kyc.test' };
+  deps = sessionDeps(db, env.client, taskQueue);
 });
 
 afterAll(async () => {
@@ -78,7 +79,7 @@ async function changeRetention(organizationId: string, workflowId: string, dataR
 /** A session with personal data everywhere retention must reach. */
 async function startSession(organizationId: string) {
   const createdAtMs = await env.currentTimeMs();
-  const session = await createSession(
+  const session = await createSessionAt(
     deps,
     organizationId,
     { correlationId: `CRM-${randomUUID()}`, journeyId: 'onboarding', userInput: { firstName: 'Ada', lastName: 'Lovelace', birthDate: '1815-12-10' } },
