@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { AppDeps } from '../app';
-import { ANY_OPERATOR, principalOf, requireAuth } from '../auth';
 import { auditFrom } from '../auditContext';
+import { ANY_OPERATOR, principalOf, requireAuth } from '../auth';
 import { withIdempotency } from '../idempotency';
 import { createAnalysisSchema, createSessionSchema, idParam, listSessionsQuery } from '../schemas';
 import { parseOrThrow } from '../validate';
