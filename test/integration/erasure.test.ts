@@ -1,3 +1,4 @@
+import { createRetentionActivities } from '../../activities/retention';
 import { sessionWorkflowId } from '../../workflows/definitions';
 import { addOperator } from '../support/operators';
 import { call, newOrganization, startSystem, TestSystem } from '../support/system';
@@ -184,4 +185,17 @@ test('documents: metadata and content for API keys and operators; each content r
   expect((await call(sys.baseUrl, 'GET', `/v1/documents/${s.documentId}/content`)).status).toBe(401);
   expect(await reads()).toHaveLength(2);
   expect(await sys.db('audit_events').where({ organization_id: other.organizationId, action: 'document.read_content' })).toHaveLength(0);
+});
+
+test('the purge activity run again (a retry, or two at once) purges once and records once', async () => {
+  const s = await sessionInProgress();
+  const handle = sys.client.workflow.getHandle(sessionWorkflowId(s.id));
+  await handle.terminate('so that only this test runs the purge');
+  const { purgeSession } = createRetentionActivities({ db: sys.db, config: sys.config });
+  const request = { sessionId: s.id, organizationId: org.organizationId, actor: { type: 'system' as const, id: 'retention' }, context: {} };
+  const [a, b] = await Promise.all([purgeSession(request), purgeSession(request)]);
+  const c = await purgeSession(request);
+  expect(new Set([a.purgedAt, b.purgedAt, c.purgedAt]).size).toBe(1);
+  expect(await purgeEvents(s.id)).toHaveLength(1);
+  expect((await sys.db('sessions').where({ id: s.id }).first()).purged_at.toISOString()).toBe(a.purgedAt);
 });
