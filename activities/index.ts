@@ -1,5 +1,6 @@
 import type { Db } from '../src/db/knex';
 import { createDecisionActivities } from './decisions';
+import { createRearmActivities } from './rearm';
 import { createRetentionActivities } from './retention';
 import { createSessionActivities } from './sessions';
 import { createWebhookActivities, WebhookDeps } from './webhooks';
@@ -13,6 +14,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createWebhookActivities(deps),
     ...createDecisionActivities(deps),
     ...createRetentionActivities(deps),
+    ...createRearmActivities(deps),
   };
 }
 

@@ -14,7 +14,8 @@ export function createRetentionActivities({ db, config }: { db: Db; config: { AU
   async function purgeAnalysesData(trx: Db, analysisIds: string[], now: Date): Promise<void> {
     if (analysisIds.length === 0) return;
     await trx('decision_comments').whereIn('analysis_id', analysisIds).delete();
-    await trx('analyses').whereIn('id', analysisIds).update({ status: 'purged', result: null, purged_at: now });
+    // The customer's correlation id goes with the personal data, as on the session itself.
+    await trx('analyses').whereIn('id', analysisIds).update({ status: 'purged', result: null, correlation_id: null, purged_at: now });
   }
 
   return {
@@ -34,6 +35,11 @@ export function createRetentionActivities({ db, config }: { db: Db; config: { AU
         await trx('sessions')
           .where({ id: session.id })
           .update({ status: 'purged', purged_at: now, correlation_id: null, journey_id: null, redirect_url: null });
+        // The stored response of the creating request (Idempotency-Key) repeats the correlation id.
+        await trx('idempotency_keys')
+          .where({ organization_id: input.organizationId, scope: 'POST /v1/sessions' })
+          .whereRaw("response_body->>'id' = ?", [session.id])
+          .delete();
         await appendAuditEvent(trx, config.AUDIT_HMAC_KEY, {
           organizationId: input.organizationId,
           actor: input.actor,

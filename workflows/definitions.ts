@@ -16,6 +16,8 @@ export interface JourneySessionInput {
   linkExpiresAt: string;
   /** The organization's retention when the session was created; null keeps indefinitely. */
   dataRetention: string | null;
+  /** The settings' retention revision `dataRetention` was read at; older re-arm signals are ignored. */
+  retentionRevision?: number;
 }
 
 export interface StandaloneAnalysisInput {
@@ -23,6 +25,55 @@ export interface StandaloneAnalysisInput {
   organizationId: string;
   createdAt: string;
   dataRetention: string | null;
+  /** As for sessions: the settings' retention revision `dataRetention` was read at. */
+  retentionRevision?: number;
+}
+
+/**
+ * The `retentionChanged` signal. `revision` is the organization's settings revision the value
+ * belongs to: a workflow applies a signal only if it is newer than what it already has, so
+ * re-arms of successive changes may reach it in any order. Without a revision (typed by an
+ * operator in the UI/CLI) the value always applies.
+ */
+export interface RetentionChange {
+  dataRetention: string | null;
+  revision?: number;
+}
+
+/** Re-arms every not-yet-purged session and standalone analysis of one organization. */
+export interface RetentionRearmInput {
+  organizationId: string;
+  /** The settings revision to apply; the value itself is read from PostgreSQL. */
+  revision: number;
+  /** Where a continued-as-new run resumes. */
+  resume?: RearmProgress;
+  pageSize?: number;
+  concurrency?: number;
+}
+
+/** How far a re-arm got: the next record to signal comes after `after` among `kind`s. */
+export interface RearmProgress {
+  kind: RearmKind;
+  after: RearmCursor | null;
+  signalled: number;
+  missing: number;
+}
+
+export type RearmKind = 'session' | 'analysis';
+export interface RearmCursor {
+  createdAt: string;
+  id: string;
+}
+
+export interface RetentionRearmResult {
+  organizationId: string;
+  revision: number;
+  /** superseded: a newer change took over; abandoned: the revision never committed. */
+  outcome: 'done' | 'superseded' | 'abandoned';
+  dataRetention: string | null;
+  /** Workflows signalled, and rows whose workflow was no longer running. */
+  signalled: number;
+  missing: number;
 }
 
 export interface StandaloneAnalysisState {
@@ -116,7 +167,7 @@ export const analystDecisionSignal = defineSignal<[AnalystDecision]>('analystDec
 /** The same decision for the API, which needs the outcome to answer 200/409/410. */
 export const decideUpdate = defineUpdate<DecisionOutcome, [AnalystDecision]>('decide');
 /** The organization's retention changed: re-arm the purge timer from the creation instant. */
-export const retentionChangedSignal = defineSignal<[{ dataRetention: string | null }]>('retentionChanged');
+export const retentionChangedSignal = defineSignal<[RetentionChange]>('retentionChanged');
 /** Right to erasure: purge now. Resolves once the data is gone. */
 export const eraseUpdate = defineUpdate<{ purgedAt: string }, [ErasureRequest]>('erase');
 
@@ -124,5 +175,7 @@ export const analysisStateQuery = defineQuery<StandaloneAnalysisState>('state');
 
 export const sessionWorkflowId = (sessionId: string): string => `session-${sessionId}`;
 export const analysisWorkflowId = (analysisId: string): string => `analysis-${analysisId}`;
+export const retentionRearmWorkflowId = (organizationId: string, revision: number): string =>
+  `retention-${organizationId}-r${revision}`;
 export const webhookWorkflowId = (deliveryId: string, series: number): string =>
   series === 1 ? `webhook-${deliveryId}` : `webhook-${deliveryId}-${series}`;

@@ -27,7 +27,7 @@ import {
   retentionChangedSignal,
   stateQuery,
 } from './definitions';
-import { DecisionQueue, QueuedDecision, drainLateDecisions, msUntil, purgeAtFor } from './lifecycle';
+import { DecisionQueue, QueuedDecision, applyRetentionChange, drainLateDecisions, msUntil, purgeAtFor } from './lifecycle';
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -60,6 +60,8 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
   let completionRequested = false;
   let sessionEndSent = false;
   let retentionChanged = false;
+  let retentionRevision = input.retentionRevision ?? 0;
+  let purgeAtUnrecorded = false;
   let erasure: ErasureRequest | null = null;
 
   const isOpen = (): boolean => state.status === 'created' || state.status === 'in_progress';
@@ -121,8 +123,12 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
   );
   setHandler(analystDecisionSignal, (decision) => decisions.fromSignal(decision));
   setHandler(decideUpdate, (decision) => decisions.fromUpdate(decision));
-  setHandler(retentionChangedSignal, ({ dataRetention }) => {
-    state.purgeAt = purgeAtFor(input.createdAt, dataRetention);
+  setHandler(retentionChangedSignal, (change) => {
+    const applied = applyRetentionChange(input.createdAt, retentionRevision, change);
+    if (!applied) return;
+    state.purgeAt = applied.purgeAt;
+    retentionRevision = applied.revision;
+    purgeAtUnrecorded ||= !applied.recorded;
     retentionChanged = true;
   });
   setHandler(eraseUpdate, async (request) => {
@@ -150,14 +156,18 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     const linkDeadline = isOpen() && !completionRequested ? Math.max(0, expiresAtMs - Date.now()) : undefined;
     const purgeDeadline = msUntil(state.purgeAt);
     const deadlines = [linkDeadline, purgeDeadline].filter((d): d is number => d !== undefined);
-    retentionChanged = false;
     const wake = (): boolean =>
       erasure !== null || decisions.length > 0 || retentionChanged || (state.status === 'completed' && !sessionEndSent);
     if (deadlines.length > 0) await condition(wake, Math.min(...deadlines));
     else await condition(wake);
 
+    // Cleared only here: a change signalled while the loop awaited an activity is not lost.
     if (retentionChanged) {
-      await acts.recordPurgeAt({ sessionId: input.sessionId, purgeAt: state.purgeAt });
+      retentionChanged = false;
+      if (purgeAtUnrecorded) {
+        purgeAtUnrecorded = false;
+        await acts.recordPurgeAt({ sessionId: input.sessionId, purgeAt: state.purgeAt });
+      }
       publish();
     }
     if (erasure || (state.purgeAt !== null && Date.now() >= Date.parse(state.purgeAt))) break;

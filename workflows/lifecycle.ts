@@ -1,12 +1,33 @@
 // Pieces shared by the session and standalone-analysis workflows: the analyst decision queue
 // and the retention deadline. Deterministic: workflow APIs and pure domain code only.
 import { allHandlersFinished, condition, currentUpdateInfo, uuid4 } from '@temporalio/workflow';
-import { durationToMs } from '../src/domain/duration';
-import type { AnalystDecision, DecisionOutcome } from './definitions';
+import { durationToMs, parseDuration } from '../src/domain/duration';
+import type { AnalystDecision, DecisionOutcome, RetentionChange } from './definitions';
 
 /** Retention counts from creation; null keeps indefinitely. */
 export function purgeAtFor(createdAt: string, dataRetention: string | null): string | null {
   return dataRetention === null ? null : new Date(Date.parse(createdAt) + durationToMs(dataRetention)).toISOString();
+}
+
+/**
+ * What a `retentionChanged` signal does to a workflow whose retention is at `revision`: the new
+ * purge instant and revision, or null when the signal must be ignored, because it belongs to
+ * an older settings change than one already applied (re-arms of successive changes may arrive
+ * in any order) or because it is malformed (a signal typed in the UI can hold anything, and a
+ * throwing handler would fail every workflow task).
+ */
+export function applyRetentionChange(
+  createdAt: string,
+  revision: number,
+  change: unknown,
+): { purgeAt: string | null; revision: number; recorded: boolean } | null {
+  if (typeof change !== 'object' || change === null) return null;
+  const { dataRetention, revision: next } = change as Partial<RetentionChange>;
+  if (dataRetention !== null && (typeof dataRetention !== 'string' || !parseDuration(dataRetention).ok)) return null;
+  if (next !== undefined && (typeof next !== 'number' || !Number.isSafeInteger(next) || next <= revision)) return null;
+  // A revision comes from the API's re-arm, whose transaction already wrote purge_at to
+  // PostgreSQL; a change typed in the UI/CLI is written by the workflow itself.
+  return { purgeAt: purgeAtFor(createdAt, dataRetention), revision: next ?? revision, recorded: next !== undefined };
 }
 
 export interface QueuedDecision {

@@ -11,7 +11,7 @@ import {
   eraseUpdate,
   retentionChangedSignal,
 } from './definitions';
-import { DecisionQueue, QueuedDecision, drainLateDecisions, msUntil, purgeAtFor } from './lifecycle';
+import { DecisionQueue, QueuedDecision, applyRetentionChange, drainLateDecisions, msUntil, purgeAtFor } from './lifecycle';
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -33,6 +33,8 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
   };
   const decisions = new DecisionQueue();
   let retentionChanged = false;
+  let retentionRevision = input.retentionRevision ?? 0;
+  let purgeAtUnrecorded = false;
   let erasure: ErasureRequest | null = null;
 
   const publish = (): void => {
@@ -44,8 +46,12 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
   setHandler(analysisStateQuery, () => state);
   setHandler(analystDecisionSignal, (decision) => decisions.fromSignal(decision));
   setHandler(decideUpdate, (decision) => decisions.fromUpdate(decision));
-  setHandler(retentionChangedSignal, ({ dataRetention }) => {
-    state.purgeAt = purgeAtFor(input.createdAt, dataRetention);
+  setHandler(retentionChangedSignal, (change) => {
+    const applied = applyRetentionChange(input.createdAt, retentionRevision, change);
+    if (!applied) return;
+    state.purgeAt = applied.purgeAt;
+    retentionRevision = applied.revision;
+    purgeAtUnrecorded ||= !applied.recorded;
     retentionChanged = true;
   });
   setHandler(eraseUpdate, async (request) => {
@@ -66,14 +72,18 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
   };
 
   for (;;) {
-    retentionChanged = false;
     const wake = (): boolean => erasure !== null || decisions.length > 0 || retentionChanged;
     const purgeDeadline = msUntil(state.purgeAt);
     if (purgeDeadline !== undefined) await condition(wake, purgeDeadline);
     else await condition(wake);
 
+    // Cleared only here: a change signalled while the loop awaited an activity is not lost.
     if (retentionChanged) {
-      await acts.recordPurgeAt({ analysisId: input.analysisId, purgeAt: state.purgeAt });
+      retentionChanged = false;
+      if (purgeAtUnrecorded) {
+        purgeAtUnrecorded = false;
+        await acts.recordPurgeAt({ analysisId: input.analysisId, purgeAt: state.purgeAt });
+      }
       publish();
     }
     if (erasure || (state.purgeAt !== null && Date.now() >= Date.parse(state.purgeAt))) break;

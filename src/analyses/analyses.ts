@@ -6,7 +6,7 @@ import { appendAuditEvent, type AuditActor, type AuditContext } from '../audit/l
 import type { Db } from '../db/knex';
 import { durationToMs } from '../domain/duration';
 import { analysisView, type AnalysisRow } from '../sessions/sessions';
-import { getSettings } from '../settings/settings';
+import { settingsForCreation } from '../settings/settings';
 import { CorrelationId, OrganizationId, PurgeAt } from '../temporal/searchAttributes';
 import {
   analysisWorkflowId,
@@ -41,11 +41,12 @@ export async function getAnalysisView(db: Db, organizationId: string, analysisId
 /** An analysis outside any session, with its own workflow (`analysis-<id>`) for decisions and retention. */
 export async function createStandaloneAnalysis(deps: AnalysisDeps, caller: Caller, body: CreateStandaloneAnalysisBody, now = new Date()) {
   const { organizationId } = caller;
-  const settings = await getSettings(deps.db, organizationId);
   const analysisId = randomUUID();
-  const purgeAt = settings.dataRetention ? new Date(now.getTime() + durationToMs(settings.dataRetention)) : null;
 
   return deps.db.transaction(async (trx) => {
+    // Read under a shared lock: a concurrent retention change waits, then re-arms this one too.
+    const settings = await settingsForCreation(trx, organizationId);
+    const purgeAt = settings.dataRetention ? new Date(now.getTime() + durationToMs(settings.dataRetention)) : null;
     let entityId = body.entityId;
     if (entityId) {
       const entity = await trx('entities').where({ id: entityId, organization_id: organizationId }).first('id', 'purged_at');
@@ -79,7 +80,13 @@ export async function createStandaloneAnalysis(deps: AnalysisDeps, caller: Calle
       resource: { type: 'analysis', id: analysisId },
       changes: { status: body.status, kind: body.kind, entityId, sessionId: null },
     });
-    const input: StandaloneAnalysisInput = { analysisId, organizationId, createdAt: now.toISOString(), dataRetention: settings.dataRetention };
+    const input: StandaloneAnalysisInput = {
+      analysisId,
+      organizationId,
+      createdAt: now.toISOString(),
+      dataRetention: settings.dataRetention,
+      retentionRevision: settings.retentionRevision,
+    };
     await deps.temporal.workflow.start('standaloneAnalysis', {
       workflowId: analysisWorkflowId(analysisId),
       taskQueue: deps.taskQueue,

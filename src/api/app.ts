@@ -10,6 +10,7 @@ import { observeHttp } from './metrics';
 import { HttpProblem, problems } from './problem';
 import { analysisRoutes } from './routes/analyses';
 import { auditEventRoutes } from './routes/auditEvents';
+import { documentRoutes } from './routes/documents';
 import { healthRoutes } from './routes/health';
 import { journeyRoutes } from './routes/journey';
 import { operatorRoutes } from './routes/operators';
@@ -70,7 +71,7 @@ export function createApp(input: { config: Config; db: Db; temporal: Client }): 
   app.use(express.json({ limit: DEFAULT_BODY_LIMIT }));
 
   const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps), analysisRoutes(deps), webhookRoutes(deps)];
-  routers.push(operatorRoutes(deps), auditEventRoutes(deps));
+  routers.push(operatorRoutes(deps), auditEventRoutes(deps), documentRoutes(deps));
   for (const router of routers) app.use(router);
 
   // A known path with another method is 405 (with Allow), anything else 404.

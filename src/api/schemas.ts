@@ -72,6 +72,23 @@ export const settingsPatchSchema = (retentionMin: string, linkExpiryMin: string)
     })
     .strict();
 
+/** `dataRetention` as a query value: a duration within the PATCH bounds, or the literal null. */
+export const retentionPreviewQuery = (retentionMin: string) =>
+  z
+    .object({
+      dataRetention: z.string({ error: 'is required: a duration like 30d, or null' }).transform((value, ctx) => {
+        if (value === 'null') return null;
+        const checked = checkDurationBounds(value, { min: retentionMin, max: DATA_RETENTION_MAX });
+        if (!checked.ok) {
+          ctx.addIssue({ code: 'custom', message: `${checked.message}, or null` });
+          return z.NEVER;
+        }
+        return checked.canonical;
+      }),
+      days: z.coerce.number().int().min(1).max(366).default(30),
+    })
+    .strict();
+
 export const idParam = z.object({ id: z.uuid({ message: 'must be a UUID' }) });
 
 export const paginationQuery = z.object({

@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db/knex';
 import { durationToMs } from '../domain/duration';
 import { hashToken, newLinkToken } from '../orgs/credentials';
-import { getSettings } from '../settings/settings';
+import { settingsForCreation } from '../settings/settings';
 import { CorrelationId, LinkExpiresAt, OrganizationId, PurgeAt, SessionStatus } from '../temporal/searchAttributes';
 import {
   JourneySessionInput,
@@ -99,20 +99,22 @@ export function analysisView(a: AnalysisRow) {
 
 /**
  * Records the session and starts its workflow in one step: the row is committed only once
- * Temporal has accepted the workflow, so no session exists without its timers.
+ * Temporal has accepted the workflow, so no session exists without its timers. The settings
+ * are read inside that transaction under a shared lock (settingsForCreation), so a session
+ * created while dataRetention changes gets either the new value or the change's re-arm.
  */
 export async function createSession(deps: SessionDeps, caller: Caller, body: CreateSessionBody, now = new Date()) {
   const { organizationId } = caller;
-  const settings = await getSettings(deps.db, organizationId);
-  const linkExpiry = body.linkExpiry ?? settings.sessionLinkExpiry;
   const sessionId = randomUUID();
   const entityId = randomUUID();
   const token = newLinkToken();
   const createdAt = now;
-  const linkExpiresAt = new Date(createdAt.getTime() + durationToMs(linkExpiry));
-  const purgeAt = settings.dataRetention ? new Date(createdAt.getTime() + durationToMs(settings.dataRetention)) : null;
 
-  await deps.db.transaction(async (trx) => {
+  const { linkExpiry, linkExpiresAt } = await deps.db.transaction(async (trx) => {
+    const settings = await settingsForCreation(trx, organizationId);
+    const linkExpiry = body.linkExpiry ?? settings.sessionLinkExpiry;
+    const linkExpiresAt = new Date(createdAt.getTime() + durationToMs(linkExpiry));
+    const purgeAt = settings.dataRetention ? new Date(createdAt.getTime() + durationToMs(settings.dataRetention)) : null;
     await trx('entities').insert({
       id: entityId,
       organization_id: organizationId,
@@ -147,6 +149,7 @@ export async function createSession(deps: SessionDeps, caller: Caller, body: Cre
       createdAt: createdAt.toISOString(),
       linkExpiresAt: linkExpiresAt.toISOString(),
       dataRetention: settings.dataRetention,
+      retentionRevision: settings.retentionRevision,
     };
     await deps.temporal.workflow.start('journeySession', {
       workflowId: sessionWorkflowId(sessionId),
@@ -162,6 +165,7 @@ export async function createSession(deps: SessionDeps, caller: Caller, body: Cre
       staticSummary: `Journey session ${sessionId}`,
       staticDetails: `organization ${organizationId}`,
     });
+    return { linkExpiry, linkExpiresAt };
   });
 
   return {

@@ -18,6 +18,8 @@ interface SettingsRow {
   decision_webhook_url: string | null;
   data_retention: string | null;
   session_link_expiry: string;
+  /** Bumped by each change of data_retention: orders the re-arm signals (docs/settings.md). */
+  retention_revision: string | number;
 }
 
 const toSettings = (row: SettingsRow): OrganizationSettings => ({
@@ -33,26 +35,47 @@ export async function getSettings(db: Db, organizationId: string): Promise<Organ
   return toSettings(row);
 }
 
+/**
+ * Applies a validated patch; inside the caller's transaction when given one, so the change,
+ * its ledger event and the retention re-arm commit together. A change of dataRetention bumps
+ * the retention revision.
+ */
 export async function updateSettings(
   db: Db,
   organizationId: string,
   patch: Partial<OrganizationSettings>,
-): Promise<{ before: OrganizationSettings; after: OrganizationSettings }> {
-  return db.transaction(async (trx) => {
+): Promise<{ before: OrganizationSettings; after: OrganizationSettings; retentionRevision: number }> {
+  const run = async (trx: Db) => {
     const row = await trx<SettingsRow>('settings').where({ organization_id: organizationId }).forUpdate().first();
     if (!row) throw new Error(`organization ${organizationId} has no settings row`);
     const before = toSettings(row);
-    const columns: Partial<SettingsRow> = {};
+    const columns: Record<string, unknown> = {};
     if (patch.sessionEndWebhookUrl !== undefined) columns.session_end_webhook_url = patch.sessionEndWebhookUrl;
     if (patch.decisionWebhookUrl !== undefined) columns.decision_webhook_url = patch.decisionWebhookUrl;
     if (patch.dataRetention !== undefined) columns.data_retention = patch.dataRetention;
     if (patch.sessionLinkExpiry !== undefined) columns.session_link_expiry = patch.sessionLinkExpiry;
+    if (patch.dataRetention !== undefined && patch.dataRetention !== before.dataRetention) {
+      columns.retention_revision = trx.raw('retention_revision + 1');
+    }
     const [updated] = await trx('settings')
       .where({ organization_id: organizationId })
       .update({ ...columns, updated_at: trx.fn.now() })
       .returning('*');
-    return { before, after: toSettings(updated) };
-  });
+    return { before, after: toSettings(updated), retentionRevision: Number(updated.retention_revision) };
+  };
+  return db.isTransaction ? run(db) : db.transaction(run);
+}
+
+/**
+ * The settings a new session or standalone analysis is created with, read under a shared
+ * lock inside its creating transaction: a concurrent change of dataRetention (which locks
+ * the row for update) waits until the new record is committed, so its re-arm sees it, and a
+ * creation after the change reads the new value. Many creations share the lock at once.
+ */
+export async function settingsForCreation(trx: Db, organizationId: string): Promise<OrganizationSettings & { retentionRevision: number }> {
+  const row = await trx<SettingsRow>('settings').where({ organization_id: organizationId }).forShare().first();
+  if (!row) throw new Error(`organization ${organizationId} has no settings row`);
+  return { ...toSettings(row), retentionRevision: Number(row.retention_revision) };
 }
 
 /** Secrets that sign right now: the current one first, then any still inside its overlap. */

@@ -27,13 +27,15 @@ export interface TestSystem {
   stop(): Promise<void>;
 }
 
+export const TEST_AUDIT_KEY = 'test-audit-key-0123456789abcdef0123456789abcdef';
+
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return parseConfig({
     DATABASE_URL: process.env.DATABASE_URL,
     TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS,
     TEMPORAL_NAMESPACE: 'default',
     TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`,
-    AUDIT_HMAC_KEY: 'test-audit-key-0123456789abcdef0123456789abcdef',
+    AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
     WEBHOOK_RETRY_DELAYS_SECONDS: '1,1,1',
     LOG_LEVEL: 'silent',

@@ -5,6 +5,7 @@ import { ANY_OPERATOR, principalOf, requireAuth } from '../auth';
 import { withIdempotency } from '../idempotency';
 import { createAnalysisSchema, createSessionSchema, idParam, listSessionsQuery } from '../schemas';
 import { parseOrThrow } from '../validate';
+import { eraseSession } from '../../sessions/erasure';
 import { addSessionAnalysis, createSession, getSessionView, listSessions } from '../../sessions/sessions';
 
 export function sessionRoutes(deps: AppDeps): Router {
@@ -34,6 +35,13 @@ export function sessionRoutes(deps: AppDeps): Router {
   r.get('/v1/sessions/:id', readers, async (req, res) => {
     const { id } = parseOrThrow(idParam, req.params, 'params');
     res.json(await getSessionView(deps.db, principalOf(res).organizationId, id));
+  });
+
+  // Right to erasure: purge now, recorded as this operator's deletion (docs/settings.md).
+  r.delete('/v1/sessions/:id', requireAuth(deps.db, { roles: ['admin'] }), async (req, res) => {
+    const { id } = parseOrThrow(idParam, req.params, 'params');
+    const who = auditFrom(req, res);
+    res.json(await eraseSession({ db: deps.db, temporal: deps.temporal, auditKey: deps.config.AUDIT_HMAC_KEY }, who.organizationId, id, { ...who, operatorId: who.actor.id }));
   });
 
   r.post('/v1/sessions/:id/analyses', requireAuth(deps.db, { apiKey: true }), async (req, res) => {

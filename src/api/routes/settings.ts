@@ -2,10 +2,13 @@ import { Router } from 'express';
 import type { AppDeps } from '../app';
 import { ANY_OPERATOR, principalOf, requireAuth } from '../auth';
 import { problems } from '../problem';
-import { settingsPatchSchema } from '../schemas';
+import { auditFrom } from '../auditContext';
+import { retentionPreviewQuery, settingsPatchSchema } from '../schemas';
 import { parseOrThrow } from '../validate';
 import { checkWebhookUrl } from '../../webhooks/safeLookup';
-import { currentWebhookSecret, getSettings, updateSettings } from '../../settings/settings';
+import { changeSettings } from '../../settings/changeSettings';
+import { retentionPreview } from '../../settings/retention';
+import { currentWebhookSecret, getSettings } from '../../settings/settings';
 
 export function settingsRoutes(deps: AppDeps): Router {
   const r = Router();
@@ -26,8 +29,18 @@ export function settingsRoutes(deps: AppDeps): Router {
       if (!checked.ok) errors.push({ path: field, message: checked.message });
     }
     if (errors.length) throw problems.validation(errors, `invalid field(s): ${errors.map((e) => e.path).join(', ')}`);
-    const { after } = await updateSettings(deps.db, principalOf(res).organizationId, patch);
-    res.json(after);
+    const { settings } = await changeSettings(
+      { db: deps.db, temporal: deps.temporal, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, auditKey: deps.config.AUDIT_HMAC_KEY },
+      auditFrom(req, res),
+      patch,
+    );
+    res.json(settings);
+  });
+
+  // What a new dataRetention would purge, before saving it (docs/settings.md).
+  r.get('/v1/settings/retention-preview', requireAuth(deps.db, { roles: ANY_OPERATOR }), async (req, res) => {
+    const q = parseOrThrow(retentionPreviewQuery(deps.config.DATA_RETENTION_MIN), req.query, 'query');
+    res.json(await retentionPreview(deps.db, principalOf(res).organizationId, q.dataRetention, q.days));
   });
 
   r.get('/v1/settings/webhook-secret', admin, async (_req, res) => {

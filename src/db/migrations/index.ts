@@ -3,6 +3,7 @@ import * as m001 from './001_walking_skeleton';
 import * as m002 from './002_audit_ledger';
 import * as m003 from './003_webhook_delivery_log';
 import * as m004 from './004_decisions_and_retention';
+import * as m005 from './005_retention_rearm';
 
 // An explicit list instead of a directory scan: works the same under tsx, jest and bundlers.
 // Append new migrations; never edit one that has landed.
@@ -11,6 +12,7 @@ const migrations: Record<string, Knex.Migration> = {
   '002_audit_ledger': m002,
   '003_webhook_delivery_log': m003,
   '004_decisions_and_retention': m004,
+  '005_retention_rearm': m005,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
