@@ -1,10 +1,11 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { appendAuditEvent } from '../src/audit/ledger';
 import type { Db } from '../src/db/knex';
 import { consolidateVerdict, type AiStatus, type AnalysisStatus } from '../src/domain/verdict';
 
 // Session lifecycle writes. Each is a conditional UPDATE, so running it again (an activity
 // retry) finds the row already moved and returns what is stored instead of writing twice.
-export function createSessionActivities({ db }: { db: Db }) {
+export function createSessionActivities({ db, config }: { db: Db; config: { AUDIT_HMAC_KEY: string } }) {
   return {
     async markSessionInProgress({ sessionId }: { sessionId: string }): Promise<void> {
       await db('sessions')
@@ -32,14 +33,30 @@ export function createSessionActivities({ db }: { db: Db }) {
       });
     },
 
-    /** `at` is the link's expiry instant, so the record says when the link died, not when we noticed. */
+    /**
+     * `at` is the link's expiry instant, so the record says when the link died, not when we
+     * noticed. Audited as a system action in the same transaction; the fixed key keeps a
+     * retried run from recording it twice.
+     */
     async expireSession({ sessionId, at }: { sessionId: string; at: string }): Promise<{ expiredAt: string }> {
-      await db('sessions')
-        .where({ id: sessionId })
-        .whereIn('status', ['created', 'in_progress'])
-        .update({ status: 'expired', expired_at: new Date(at) });
-      const row = await db('sessions').where({ id: sessionId }).first('expired_at');
-      return { expiredAt: (row?.expired_at as Date | undefined)?.toISOString() ?? at };
+      return db.transaction(async (trx) => {
+        const session = await trx('sessions').where({ id: sessionId }).forUpdate().first('status', 'expired_at', 'organization_id');
+        if (!session) throw new Error(`session ${sessionId} not found`);
+        if (session.status !== 'created' && session.status !== 'in_progress') {
+          return { expiredAt: (session.expired_at as Date | null)?.toISOString() ?? at };
+        }
+        await trx('sessions').where({ id: sessionId }).update({ status: 'expired', expired_at: new Date(at) });
+        await appendAuditEvent(trx, config.AUDIT_HMAC_KEY, {
+          organizationId: session.organization_id,
+          actor: { type: 'system', id: 'link-expiry' },
+          action: 'session.expire',
+          category: 'modification',
+          resource: { type: 'session', id: sessionId },
+          changes: { status: { before: session.status, after: 'expired' }, linkExpiresAt: at },
+          idempotencyKey: `expire:session:${sessionId}`,
+        });
+        return { expiredAt: at };
+      });
     },
   };
 }

@@ -172,10 +172,11 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     }
     if (erasure || (state.purgeAt !== null && Date.now() >= Date.parse(state.purgeAt))) break;
     if (isOpen() && !completionRequested && Date.now() >= expiresAtMs) {
-      // The link died at its expiry instant, whenever this timer's task actually ran.
+      // The link died at its expiry instant, whenever this timer's task actually ran. The state
+      // follows the record, so whoever sees `expired` here finds it in PostgreSQL too.
+      await acts.expireSession({ sessionId: input.sessionId, at: input.linkExpiresAt });
       state.status = 'expired';
       state.expiredAt = input.linkExpiresAt;
-      await acts.expireSession({ sessionId: input.sessionId, at: input.linkExpiresAt });
       publish();
     }
     if (state.status === 'completed' && !sessionEndSent) {

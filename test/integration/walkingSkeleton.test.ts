@@ -92,6 +92,10 @@ test('a completed session sends the seed-shaped session-end webhook, signed and 
   expect(received.body).toBe(JSON.stringify({ sessionId, newStatus: 'verify' }));
   const { body: secret } = await call(sys.baseUrl, 'GET', '/v1/settings/webhook-secret', { token: org.adminToken });
   expect(secret.secret).toMatch(/^whsec_/);
+  const reads = await sys.db('audit_events').where({ organization_id: org.organizationId, action: 'webhook_secret.read' });
+  expect(reads).toHaveLength(1);
+  expect(reads[0]).toMatchObject({ category: 'access', actor_type: 'operator', actor_id: org.adminId });
+  expect(JSON.stringify(reads[0])).not.toContain(secret.secret);
   const verified = new Webhook(secret.secret).verify(received.body, {
     'webhook-id': String(received.headers['webhook-id']),
     'webhook-timestamp': String(received.headers['webhook-timestamp']),

@@ -68,6 +68,10 @@ test.each([
   expect(row.expired_at.toISOString()).toBe(session.link.expiresAt);
   const sa = (await handle.describe()).searchAttributes as Record<string, unknown[]>;
   expect(sa.SessionStatus).toEqual(['expired']);
+  // Recorded in the ledger as a system action, once.
+  const events = await db('audit_events').where({ resource_id: session.id, action: 'session.expire' });
+  expect(events).toHaveLength(1);
+  expect(events[0]).toMatchObject({ actor_type: 'system', actor_id: 'link-expiry', category: 'modification' });
 });
 
 test('a completed session never expires', async () => {

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { AppDeps } from '../app';
+import { appendAuditEvent } from '../../audit/ledger';
 import { ANY_OPERATOR, principalOf, requireAuth } from '../auth';
 import { problems } from '../problem';
 import { auditFrom } from '../auditContext';
@@ -43,9 +44,18 @@ export function settingsRoutes(deps: AppDeps): Router {
     res.json(await retentionPreview(deps.db, principalOf(res).organizationId, q.dataRetention, q.days));
   });
 
-  r.get('/v1/settings/webhook-secret', admin, async (_req, res) => {
+  // Revealing the signing secret is an access worth a ledger line (the secret itself is not in it).
+  r.get('/v1/settings/webhook-secret', admin, async (req, res) => {
+    const caller = auditFrom(req, res);
+    const secret = await currentWebhookSecret(deps.db, caller.organizationId);
+    await appendAuditEvent(deps.db, deps.config.AUDIT_HMAC_KEY, {
+      ...caller,
+      action: 'webhook_secret.read',
+      category: 'access',
+      resource: { type: 'webhook_secret', id: caller.organizationId },
+    });
     res.set('Cache-Control', 'no-store');
-    res.json({ secret: await currentWebhookSecret(deps.db, principalOf(res).organizationId) });
+    res.json({ secret });
   });
 
   return r;
