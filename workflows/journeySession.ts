@@ -1,12 +1,4 @@
-import {
-  ApplicationFailure,
-  condition,
-  proxyActivities,
-  setCurrentDetails,
-  setHandler,
-  upsertSearchAttributes,
-} from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { ApplicationFailure, condition, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import {
   CorrelationId,
   LinkExpiresAt,
@@ -14,25 +6,8 @@ import {
   SessionStatus as SessionStatusKey,
   Verdict,
 } from '../src/temporal/searchAttributes';
-import {
-  ErasureRequest,
-  JourneySessionInput,
-  JourneySessionState,
-  RefusalType,
-  analystDecisionSignal,
-  completeJourneyUpdate,
-  decideUpdate,
-  eraseUpdate,
-  openLinkUpdate,
-  retentionChangedSignal,
-  stateQuery,
-} from './definitions';
-import { DecisionQueue, QueuedDecision, applyRetentionChange, drainLateDecisions, msUntil, purgeAtFor } from './lifecycle';
-
-const acts = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+import { JourneySessionInput, JourneySessionState, RefusalType, completeJourneyUpdate, openLinkUpdate, stateQuery } from './definitions';
+import { DecisionQueue, Erasure, QueuedDecision, Retention, drainLateDecisions, lifecycleActivities as acts } from './lifecycle';
 
 /**
  * One journey session, from link creation until retention purges it:
@@ -43,6 +18,7 @@ const acts = proxyActivities<Activities>({
  *     the personal data is deleted and the workflow ends.
  */
 export async function journeySession(input: JourneySessionInput): Promise<JourneySessionState> {
+  const retention = new Retention(input.createdAt, input.dataRetention, input.retentionRevision, (purgeAt) => (state.purgeAt = purgeAt));
   const state: JourneySessionState = {
     sessionId: input.sessionId,
     organizationId: input.organizationId,
@@ -51,18 +27,15 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     linkExpiresAt: input.linkExpiresAt,
     completedAt: null,
     expiredAt: null,
-    purgeAt: purgeAtFor(input.createdAt, input.dataRetention),
+    purgeAt: retention.purgeAt,
     purgedAt: null,
     webhookDeliveryIds: [],
   };
   const expiresAtMs = Date.parse(input.linkExpiresAt);
   const decisions = new DecisionQueue();
+  const erasure = new Erasure(() => state.purgedAt);
   let completionRequested = false;
   let sessionEndSent = false;
-  let retentionChanged = false;
-  let retentionRevision = input.retentionRevision ?? 0;
-  let purgeAtUnrecorded = false;
-  let erasure: ErasureRequest | null = null;
 
   const isOpen = (): boolean => state.status === 'created' || state.status === 'in_progress';
   const publish = (): void => {
@@ -85,7 +58,7 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
   publish();
 
   const refuseIfLinkUnusable = (): void => {
-    if (state.status === 'purged' || erasure) throw ApplicationFailure.nonRetryable('session was purged', RefusalType.SessionPurged);
+    if (state.status === 'purged' || erasure.requested) throw ApplicationFailure.nonRetryable('session was purged', RefusalType.SessionPurged);
     if (completionRequested || state.status === 'completed') {
       throw ApplicationFailure.nonRetryable('session already completed', RefusalType.AlreadyCompleted);
     }
@@ -121,21 +94,6 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     },
     { validator: refuseIfLinkUnusable },
   );
-  setHandler(analystDecisionSignal, (decision) => decisions.fromSignal(decision));
-  setHandler(decideUpdate, (decision) => decisions.fromUpdate(decision));
-  setHandler(retentionChangedSignal, (change) => {
-    const applied = applyRetentionChange(input.createdAt, retentionRevision, change);
-    if (!applied) return;
-    state.purgeAt = applied.purgeAt;
-    retentionRevision = applied.revision;
-    purgeAtUnrecorded ||= !applied.recorded;
-    retentionChanged = true;
-  });
-  setHandler(eraseUpdate, async (request) => {
-    erasure ??= request;
-    await condition(() => state.status === 'purged');
-    return { purgedAt: state.purgedAt! };
-  });
 
   const applyDecision = async (item: QueuedDecision): Promise<void> => {
     const { outcome, webhook } = await acts.recordDecision({
@@ -154,23 +112,18 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
 
   for (;;) {
     const linkDeadline = isOpen() && !completionRequested ? Math.max(0, expiresAtMs - Date.now()) : undefined;
-    const purgeDeadline = msUntil(state.purgeAt);
-    const deadlines = [linkDeadline, purgeDeadline].filter((d): d is number => d !== undefined);
+    const deadlines = [linkDeadline, retention.msUntilDue()].filter((d): d is number => d !== undefined);
     const wake = (): boolean =>
-      erasure !== null || decisions.length > 0 || retentionChanged || (state.status === 'completed' && !sessionEndSent);
+      erasure.requested || decisions.length > 0 || retention.changed || (state.status === 'completed' && !sessionEndSent);
     if (deadlines.length > 0) await condition(wake, Math.min(...deadlines));
     else await condition(wake);
 
-    // Cleared only here: a change signalled while the loop awaited an activity is not lost.
-    if (retentionChanged) {
-      retentionChanged = false;
-      if (purgeAtUnrecorded) {
-        purgeAtUnrecorded = false;
-        await acts.recordPurgeAt({ sessionId: input.sessionId, purgeAt: state.purgeAt });
-      }
+    const change = retention.take();
+    if (change) {
+      if (change.record) await acts.recordPurgeAt({ sessionId: input.sessionId, purgeAt: state.purgeAt });
       publish();
     }
-    if (erasure || (state.purgeAt !== null && Date.now() >= Date.parse(state.purgeAt))) break;
+    if (erasure.requested || retention.due) break;
     if (isOpen() && !completionRequested && Date.now() >= expiresAtMs) {
       // The link died at its expiry instant, whenever this timer's task actually ran. The state
       // follows the record, so whoever sees `expired` here finds it in PostgreSQL too.
@@ -197,12 +150,10 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
 
   // A completion in flight finishes first, so the purge is the last write.
   await condition(() => !completionRequested || state.status === 'completed');
-  const erasedBy = erasure as ErasureRequest | null;
   const { purgedAt } = await acts.purgeSession({
     sessionId: input.sessionId,
     organizationId: input.organizationId,
-    actor: erasedBy ? { type: 'operator', id: erasedBy.operatorId } : { type: 'system', id: 'retention' },
-    context: erasedBy ? { requestId: erasedBy.requestId, ip: erasedBy.ip, userAgent: erasedBy.userAgent } : {},
+    ...erasure.purgedBy(),
   });
   state.status = 'purged';
   state.purgedAt = purgedAt;

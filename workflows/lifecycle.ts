@@ -1,8 +1,26 @@
-// Pieces shared by the session and standalone-analysis workflows: the analyst decision queue
-// and the retention deadline. Deterministic: workflow APIs and pure domain code only.
-import { allHandlersFinished, condition, currentUpdateInfo, uuid4 } from '@temporalio/workflow';
+// Pieces shared by the session and standalone-analysis workflows: the analyst decision queue,
+// the retention deadline and the erasure request. Deterministic: workflow APIs and pure domain
+// code only.
+import { allHandlersFinished, condition, currentUpdateInfo, proxyActivities, setHandler, uuid4 } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { AuditActor, AuditContext } from '../src/audit/ledger';
 import { durationToMs, parseDuration } from '../src/domain/duration';
-import type { AnalystDecision, DecisionOutcome, RetentionChange } from './definitions';
+import {
+  analystDecisionSignal,
+  decideUpdate,
+  eraseUpdate,
+  retentionChangedSignal,
+  type AnalystDecision,
+  type DecisionOutcome,
+  type ErasureRequest,
+  type RetentionChange,
+} from './definitions';
+
+/** Short PostgreSQL writes: retried with backoff until the database answers. */
+export const lifecycleActivities = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
 
 /** Retention counts from creation; null keeps indefinitely. */
 export function purgeAtFor(createdAt: string, dataRetention: string | null): string | null {
@@ -39,10 +57,15 @@ export interface QueuedDecision {
 
 /**
  * Decisions are applied one at a time, in arrival order, by the workflow's main loop,
- * whether they came as a signal (UI/CLI) or an update (API).
+ * whether they came as a signal (UI/CLI) or an update (API). Constructing it registers both.
  */
 export class DecisionQueue {
   private items: QueuedDecision[] = [];
+
+  constructor() {
+    setHandler(analystDecisionSignal, (decision) => this.fromSignal(decision));
+    setHandler(decideUpdate, (decision) => this.fromUpdate(decision));
+  }
 
   get length(): number {
     return this.items.length;
@@ -75,5 +98,85 @@ export async function drainLateDecisions(queue: DecisionQueue, apply: (item: Que
     while ((late = queue.shift())) await apply(late);
     if (allHandlersFinished()) return;
     await condition(() => queue.length > 0 || allHandlersFinished());
+  }
+}
+
+/**
+ * The retention deadline of a workflow's subject, counted from its creation and re-armed by
+ * `retentionChanged` (constructing it registers the handler).
+ */
+export class Retention {
+  purgeAt: string | null;
+  private revision: number;
+  private pending = false;
+  private unrecorded = false;
+
+  constructor(
+    private readonly createdAt: string,
+    dataRetention: string | null,
+    revision = 0,
+    onChange: (purgeAt: string | null) => void = () => undefined,
+  ) {
+    this.purgeAt = purgeAtFor(createdAt, dataRetention);
+    this.revision = revision;
+    setHandler(retentionChangedSignal, (change) => {
+      const applied = applyRetentionChange(this.createdAt, this.revision, change);
+      if (!applied) return;
+      this.purgeAt = applied.purgeAt;
+      this.revision = applied.revision;
+      this.unrecorded ||= !applied.recorded;
+      this.pending = true;
+      onChange(this.purgeAt);
+    });
+  }
+
+  /** A change arrived that the main loop has not taken yet. */
+  get changed(): boolean {
+    return this.pending;
+  }
+
+  get due(): boolean {
+    return this.purgeAt !== null && Date.now() >= Date.parse(this.purgeAt);
+  }
+
+  msUntilDue(): number | undefined {
+    return msUntil(this.purgeAt);
+  }
+
+  /**
+   * Takes the pending change, if any; `record` says the workflow must write purge_at itself.
+   * Cleared only here, so a change signalled while the loop awaited an activity is not lost.
+   */
+  take(): { record: boolean } | null {
+    if (!this.pending) return null;
+    this.pending = false;
+    const record = this.unrecorded;
+    this.unrecorded = false;
+    return { record };
+  }
+}
+
+/** The `erase` update (right to erasure): it resolves once the workflow has purged. */
+export class Erasure {
+  request: ErasureRequest | null = null;
+
+  constructor(purgedAt: () => string | null) {
+    setHandler(eraseUpdate, async (request) => {
+      this.request ??= request;
+      await condition(() => purgedAt() !== null);
+      return { purgedAt: purgedAt()! };
+    });
+  }
+
+  get requested(): boolean {
+    return this.request !== null;
+  }
+
+  /** Who the purge is recorded for: the operator who asked, or retention. */
+  purgedBy(): { actor: AuditActor; context: AuditContext } {
+    const r = this.request;
+    return r
+      ? { actor: { type: 'operator', id: r.operatorId }, context: { requestId: r.requestId, ip: r.ip, userAgent: r.userAgent } }
+      : { actor: { type: 'system', id: 'retention' }, context: {} };
   }
 }

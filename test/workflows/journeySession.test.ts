@@ -1,43 +1,31 @@
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
-import { createDb, Db } from '../../src/db/knex';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Db } from '../../src/db/knex';
 import { createSession, addSessionAnalysis, completeJourney, SessionDeps } from '../../src/sessions/sessions';
-import { createWorker } from '../../src/temporal/worker';
 import { completeJourneyUpdate, sessionWorkflowId, stateQuery, JourneySessionState } from '../../workflows/definitions';
-import { newOrganization, quietTemporalRuntime, registerTestSearchAttributes, testConfig } from '../support/system';
+import { newOrganization } from '../support/system';
+import { startTimeSkippingSystem, type TimeSkippingSystem } from '../support/timeSkipping';
 import { HttpProblem } from '../../src/api/problem';
 
 // Long timers on the time-skipping test server, with the real activities and PostgreSQL:
 // a day passes in milliseconds and the records show what a user would see.
 const DAY_MS = 24 * 60 * 60 * 1000;
+let sys: TimeSkippingSystem;
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
 let db: Db;
 let deps: SessionDeps;
 let org: Awaited<ReturnType<typeof newOrganization>>;
 let organizationId: string;
 
 beforeAll(async () => {
-  quietTemporalRuntime();
-  env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER_PATH! } },
-  });
-  await registerTestSearchAttributes(env);
-  const config = testConfig();
-  db = createDb(config.DATABASE_URL);
-  ({ worker } = await createWorker({ config, db, connection: env.nativeConnection, client: env.client }));
-  running = worker.run();
-  deps = { db, temporal: env.client, taskQueue: config.TEMPORAL_TASK_QUEUE, publicBaseUrl: 'http://kyc.test', auditKey: config.AUDIT_HMAC_KEY };
+  sys = await startTimeSkippingSystem();
+  ({ env, db } = sys);
+  deps = { db, temporal: env.client, taskQueue: sys.config.TEMPORAL_TASK_QUEUE, publicBaseUrl: 'http://kyc.test', auditKey: sys.config.AUDIT_HMAC_KEY };
   org = await newOrganization(db);
   organizationId = org.organizationId;
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-  await db?.destroy();
+  await sys?.stop();
 });
 
 async function startSession(body: { linkExpiry?: string } = {}) {

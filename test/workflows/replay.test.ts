@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { createDb, Db } from '../../src/db/knex';
+import type { Db } from '../../src/db/knex';
 import { addSessionAnalysis, createSession, SessionDeps } from '../../src/sessions/sessions';
 import { updateSettings } from '../../src/settings/settings';
-import { createWorker, workflowBundle } from '../../src/temporal/worker';
+import { workflowBundle } from '../../src/temporal/worker';
 import {
   analystDecisionSignal,
   completeJourneyUpdate,
@@ -18,7 +18,8 @@ import {
   webhookWorkflowId,
 } from '../../workflows/definitions';
 import { WebhookReceiver } from '../support/receiver';
-import { newOrganization, quietTemporalRuntime, registerTestSearchAttributes, testConfig } from '../support/system';
+import { newOrganization } from '../support/system';
+import { startTimeSkippingSystem, type TimeSkippingSystem } from '../support/timeSkipping';
 
 // Determinism guard. Histories of every workflow path (expiry, completion, decisions by update
 // and by signal, retention purge, erasure, webhook retries) must replay against the current
@@ -29,34 +30,23 @@ const FIXTURES = path.join(__dirname, '..', 'fixtures', 'histories');
 const { History } = temporal.api.history.v1;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+let sys: TimeSkippingSystem;
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
 let db: Db;
 let deps: SessionDeps;
 let receiver: WebhookReceiver;
 const produced: { name: string; workflowId: string }[] = [];
 
 beforeAll(async () => {
-  quietTemporalRuntime();
-  env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER_PATH! } },
-  });
-  await registerTestSearchAttributes(env);
-  const config = testConfig({ WEBHOOK_RETRY_DELAYS_SECONDS: '60,600' });
-  db = createDb(config.DATABASE_URL);
-  ({ worker } = await createWorker({ config, db, connection: env.nativeConnection, client: env.client }));
-  running = worker.run();
-  deps = { db, temporal: env.client, taskQueue: config.TEMPORAL_TASK_QUEUE, publicBaseUrl: 'http://kyc.test', auditKey: config.AUDIT_HMAC_KEY };
+  sys = await startTimeSkippingSystem({ WEBHOOK_RETRY_DELAYS_SECONDS: '60,600' });
+  ({ env, db } = sys);
+  deps = { db, temporal: env.client, taskQueue: sys.config.TEMPORAL_TASK_QUEUE, publicBaseUrl: 'http://kyc.test', auditKey: sys.config.AUDIT_HMAC_KEY };
   receiver = await new WebhookReceiver().start();
   await runScenarios();
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-  await db?.destroy();
+  await sys?.stop();
   await receiver?.stop();
 });
 

@@ -1,12 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
-import { createDb, Db } from '../../src/db/knex';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Db } from '../../src/db/knex';
 import { addSessionAnalysis, SessionDeps, uploadDocument } from '../../src/sessions/sessions';
 import { reschedulePurges } from '../../src/settings/retention';
 import { updateSettings } from '../../src/settings/settings';
 import { OrganizationId } from '../../src/temporal/searchAttributes';
-import { createWorker } from '../../src/temporal/worker';
 import {
   analysisStateQuery,
   analysisWorkflowId,
@@ -18,7 +16,8 @@ import {
 } from '../../workflows/definitions';
 import { waitUntil as pollUntil } from '../support/system';
 import { createSessionAt, sessionDeps } from '../support/sessions';
-import { newOrganization, quietTemporalRuntime, registerTestSearchAttributes, testConfig } from '../support/system';
+import { newOrganization } from '../support/system';
+import { startTimeSkippingSystem, type TimeSkippingSystem } from '../support/timeSkipping';
 
 // Retention timers on the time-skipping test server, with the real activities and PostgreSQL.
 // Time only moves when a test sleeps (env.sleep): purges are awaited by polling the workflow's
@@ -27,32 +26,21 @@ const MIN_MS = 60_000;
 const DAY_MS = 24 * 60 * MIN_MS;
 const SECOND = 1000;
 
+let sys: TimeSkippingSystem;
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
 let db: Db;
 let deps: SessionDeps;
 let taskQueue: string;
 
 beforeAll(async () => {
-  quietTemporalRuntime();
-  env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER_PATH! } },
-  });
-  await registerTestSearchAttributes(env);
-  const config = testConfig();
-  taskQueue = config.TEMPORAL_TASK_QUEUE;
-  db = createDb(config.DATABASE_URL);
-  ({ worker } = await createWorker({ config, db, connection: env.nativeConnection, client: env.client }));
-  running = worker.run();
+  sys = await startTimeSkippingSystem();
+  ({ env, db } = sys);
+  taskQueue = sys.config.TEMPORAL_TASK_QUEUE;
   deps = sessionDeps(db, env.client, taskQueue);
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-  await db?.destroy();
+  await sys?.stop();
 });
 
 /** A new organization whose retention is `dataRetention` (its first settings revision). */

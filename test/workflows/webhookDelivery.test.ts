@@ -1,18 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WebhookVerificationError } from 'standardwebhooks';
 import { startDeliveryWorkflow } from '../../activities/webhooks';
 import { verifyLedger } from '../../src/audit/ledger';
-import { createDb, Db } from '../../src/db/knex';
+import type { Db } from '../../src/db/knex';
 import { currentWebhookSecret, updateSettings } from '../../src/settings/settings';
-import { createWorker } from '../../src/temporal/worker';
 import { getDeliveryView, recordDelivery } from '../../src/webhooks/deliveries';
 import { rotateWebhookSecret } from '../../src/webhooks/secretRotation';
 import { webhookWorkflowId } from '../../workflows/definitions';
 import { WebhookReceiver } from '../support/receiver';
-import { newOrganization, quietTemporalRuntime, registerTestSearchAttributes, testConfig } from '../support/system';
+import { newOrganization } from '../support/system';
+import { startTimeSkippingSystem, type TimeSkippingSystem } from '../support/timeSkipping';
 import { verifyWithStandardWebhooks } from '../support/webhooks';
 
 // The long retry schedule on the time-skipping test server: three days pass in seconds.
@@ -24,38 +23,24 @@ import { verifyWithStandardWebhooks } from '../support/webhooks';
 const SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400];
 const HOUR_MS = 60 * 60 * 1000;
 
+let sys: TimeSkippingSystem;
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
 let db: Db;
 let receiver: WebhookReceiver;
-const config = testConfig({ WEBHOOK_RETRY_DELAYS_SECONDS: SCHEDULE.join(',') });
+let config: TimeSkippingSystem['config'];
 
 beforeAll(async () => {
-  process.env.LOG_LEVEL = 'silent';
-  quietTemporalRuntime();
-  env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER_PATH! } },
-  });
-  await registerTestSearchAttributes(env);
-  db = createDb(config.DATABASE_URL);
-  ({ worker } = await createWorker({
-    config,
-    db,
-    connection: env.nativeConnection,
-    client: env.client,
-    clock: () => new Date(Context.current().info.currentAttemptScheduledTimestampMs),
-  }));
-  running = worker.run();
+  sys = await startTimeSkippingSystem(
+    { WEBHOOK_RETRY_DELAYS_SECONDS: SCHEDULE.join(',') },
+    { clock: () => new Date(Context.current().info.currentAttemptScheduledTimestampMs) },
+  );
+  ({ env, db, config } = sys);
   receiver = await new WebhookReceiver().start();
 });
 
 afterAll(async () => {
   await receiver?.stop();
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-  await db?.destroy();
+  await sys?.stop();
 });
 
 afterEach(() => {
