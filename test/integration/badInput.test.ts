@@ -1,4 +1,4 @@
-import { call, newOrganization, startSystem, TestSystem } from '../support/system';
+import { call, expectProblem, newOrganization, startSystem, TestSystem } from '../support/system';
 
 // Bad input gets a 4xx problem+json naming what is wrong, never a 500, and writes nothing.
 let sys: TestSystem;
@@ -33,13 +33,6 @@ async function snapshot() {
   };
 }
 
-function expectProblem(res: { status: number; headers: Headers; body: any }, status: number, fields: string[] = []) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toContain('application/problem+json');
-  expect(res.body).toMatchObject({ status, title: expect.any(String), type: expect.stringMatching(/^\/problems\//) });
-  const paths = (res.body.errors ?? []).map((e: { path: string }) => e.path);
-  for (const field of fields) expect(paths).toContain(field);
-}
 
 const big = 'x'.repeat(120 * 1024);
 const cases: [string, string, string, { token?: 'api' | 'admin' | 'other' | 'bogus'; body?: unknown; rawBody?: string; headers?: Record<string, string> }, number, string[]][] = [

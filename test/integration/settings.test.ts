@@ -4,9 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { createApp } from '../../src/api/app';
 import { verifyLedger } from '../../src/audit/ledger';
-import { addOperator } from '../support/system';
 import { createSessionAt, sessionDeps } from '../support/sessions';
-import { call, newOrganization, startSystem, TestSystem } from '../support/system';
+import { addOperator, call, expectProblem, newOrganization, startSystem, TestSystem } from '../support/system';
 
 // GET/PATCH /v1/settings and the retention preview on the dev server and PostgreSQL, with the
 // product's own retention floor (1d). Every change is one ledger event with its diff; bad
@@ -24,12 +23,8 @@ afterAll(async () => {
 const settingsRow = (organizationId: string) => sys.db('settings').where({ organization_id: organizationId }).first();
 const ledger = (organizationId: string) => sys.db('audit_events').where({ organization_id: organizationId }).orderBy('seq');
 
-function expectProblem(res: { status: number; headers: Headers; body: any }, status: number, fields: string[] = []) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toContain('application/problem+json');
-  expect(res.body).toMatchObject({ status, title: expect.any(String), type: expect.stringMatching(/^\/problems\//) });
-  const paths = (res.body.errors ?? []).map((e: { path: string }) => e.path);
-  for (const field of fields) expect(paths).toContain(field);
+function expectFieldProblem(res: Parameters<typeof expectProblem>[0], status: number, fields: string[] = []) {
+  expectProblem(res, status, fields);
   expect(res.body.detail).toEqual(expect.stringContaining(fields[0] ?? ''));
 }
 
@@ -141,7 +136,7 @@ describe('bad settings are refused with a 400 naming the field, and change nothi
     const row = await settingsRow(org.organizationId);
     const events = await ledger(org.organizationId);
     const res = await call(sys.baseUrl, 'PATCH', '/v1/settings', { token: org.adminToken, body });
-    expectProblem(res, 400, fields);
+    expectFieldProblem(res, 400, fields);
     expect(await settingsRow(org.organizationId)).toEqual(row);
     expect(await ledger(org.organizationId)).toEqual(events);
   });
@@ -162,9 +157,9 @@ describe('bad settings are refused with a 400 naming the field, and change nothi
     const analyst = await addOperator(sys.db, org.organizationId, 'analyst');
     const auditor = await addOperator(sys.db, org.organizationId, 'auditor');
     for (const token of [analyst.token, auditor.token, org.apiKey]) {
-      expectProblem(await call(sys.baseUrl, 'PATCH', '/v1/settings', { token, body: { dataRetention: '31d' } }), 403);
+      expectFieldProblem(await call(sys.baseUrl, 'PATCH', '/v1/settings', { token, body: { dataRetention: '31d' } }), 403);
     }
-    expectProblem(await call(sys.baseUrl, 'PATCH', '/v1/settings', { body: { dataRetention: '31d' } }), 401);
+    expectFieldProblem(await call(sys.baseUrl, 'PATCH', '/v1/settings', { body: { dataRetention: '31d' } }), 401);
     for (const token of [analyst.token, auditor.token]) {
       expect((await call(sys.baseUrl, 'GET', '/v1/settings', { token })).body).toMatchObject({ dataRetention: '30d', sessionLinkExpiry: '2h' });
     }
@@ -244,11 +239,11 @@ describe('retention preview', () => {
     ['horizon not a number', '?dataRetention=30d&days=soon', ['query.days']],
     ['unknown parameter', '?dataRetention=30d&org=other', ['query.org']],
   ])('bad preview query: %s', async (_label, query, fields) => {
-    expectProblem(await call(sys.baseUrl, 'GET', `/v1/settings/retention-preview${query}`, { token: org.adminToken }), 400, fields);
+    expectFieldProblem(await call(sys.baseUrl, 'GET', `/v1/settings/retention-preview${query}`, { token: org.adminToken }), 400, fields);
   });
 
   test('API keys cannot preview', async () => {
-    expectProblem(await call(sys.baseUrl, 'GET', '/v1/settings/retention-preview?dataRetention=30d', { token: org.apiKey }), 403);
+    expectFieldProblem(await call(sys.baseUrl, 'GET', '/v1/settings/retention-preview?dataRetention=30d', { token: org.apiKey }), 403);
   });
 });
 
@@ -263,11 +258,11 @@ test('with Temporal unreachable, a retention change or an erasure is refused wit
     const row = await settingsRow(org.organizationId);
     const events = await ledger(org.organizationId);
     const refused = await call(base, 'PATCH', '/v1/settings', { token: org.adminToken, body: { dataRetention: '30d', sessionLinkExpiry: '2h' } });
-    expectProblem(refused, 503);
+    expectFieldProblem(refused, 503);
     expect(await settingsRow(org.organizationId)).toEqual(row);
     expect(await ledger(org.organizationId)).toEqual(events);
     const erasure = await call(base, 'DELETE', `/v1/sessions/${session.id}`, { token: org.adminToken });
-    expectProblem(erasure, 503);
+    expectFieldProblem(erasure, 503);
     expect(await sys.db('sessions').where({ id: session.id }).first()).toMatchObject({ status: 'created', purged_at: null });
     expect((await sys.db('entities').where({ id: session.entityId }).first()).personal_data).toEqual({ lastName: 'Kept' });
     expect(await ledger(org.organizationId)).toEqual(events);

@@ -1,8 +1,8 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { webhookWorkflowId } from '../../workflows/definitions';
 import { WebhookReceiver } from '../support/receiver';
-import { call, newOrganization, startSystem, TestSystem } from '../support/system';
-import { addOperator, deliveryResult, sessionEndDelivery, verifyWithStandardWebhooks } from '../support/webhooks';
+import { addOperator, call, newOrganization, startSystem, TestSystem } from '../support/system';
+import { deliveryResult, sessionEndDelivery, verifyWithStandardWebhooks } from '../support/webhooks';
 
 // The delivery log, redelivery, test sends and secret rotation through the REST API, on the
 // real Temporal dev server, PostgreSQL and a receiver on 127.0.0.1 (schedule 1 s, 1 s, 1 s).

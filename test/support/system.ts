@@ -156,3 +156,12 @@ export async function addOperator(db: Db, organizationId: string, role: 'admin' 
   await db('operators').insert({ id, organization_id: organizationId, email: `${role}-${id}@example.com`, role, token_hash: hashToken(token) });
   return { id, token };
 }
+
+/** A 4xx/5xx answer in RFC 9457 form, naming each of `fields` in `errors[].path`. */
+export function expectProblem(res: { status: number; headers: Headers; body: any }, status: number, fields: string[] = []): void {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toContain('application/problem+json');
+  expect(res.body).toMatchObject({ status, title: expect.any(String), type: expect.stringMatching(/^\/problems\//) });
+  const paths = (res.body.errors ?? []).map((e: { path: string }) => e.path);
+  for (const field of fields) expect(paths).toContain(field);
+}

@@ -1,28 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Webhook } from 'standardwebhooks';
 import type { Db } from '../../src/db/knex';
 import type { DeliveryRow } from '../../src/webhooks/deliveries';
 import { webhookWorkflowId, type WebhookDeliveryResult } from '../../workflows/definitions';
-import { hashToken, newToken } from '../../src/orgs/credentials';
-import type { OperatorRole } from '../../src/orgs/organizations';
 import type { ReceivedRequest } from './receiver';
 
 // Helpers shared by the webhook tests.
 
-/** An operator of the organization with the given role, and its bearer token. */
-export async function addOperator(db: Db, organizationId: string, role: OperatorRole): Promise<{ id: string; token: string }> {
-  const id = randomUUID();
-  const token = newToken('operator');
-  await db('operators').insert({
-    id,
-    organization_id: organizationId,
-    email: `${role}-${id}@example.com`,
-    role,
-    token_hash: hashToken(token),
-  });
-  return { id, token };
-}
 
 /**
  * What a receiver does with the public `standardwebhooks` package: verify the signature
