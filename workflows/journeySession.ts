@@ -1,4 +1,5 @@
-import { ApplicationFailure, condition, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { ApplicationFailure, condition, proxyLocalActivities, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import type { Activities } from '../activities';
 import {
   CorrelationId,
   LinkExpiresAt,
@@ -8,6 +9,14 @@ import {
 } from '../src/temporal/searchAttributes';
 import { JourneySessionInput, JourneySessionState, RefusalType, completeJourneyUpdate, openLinkUpdate, stateQuery } from './definitions';
 import { DecisionQueue, Erasure, QueuedDecision, Retention, drainLateDecisions, lifecycleActivities as acts } from './lifecycle';
+
+// The end user waits on these two writes (opening the link, completing the journey): run them
+// as local activities, in the workflow task that handles the update, without a round trip
+// through an activity task queue.
+const forEndUser = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds' },
+});
 
 /**
  * One journey session, from link creation until retention purges it:
@@ -74,7 +83,7 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     async () => {
       if (state.status === 'created') {
         state.status = 'in_progress';
-        await acts.markSessionInProgress({ sessionId: input.sessionId });
+        await forEndUser.markSessionInProgress({ sessionId: input.sessionId });
         publish();
       }
       return { status: state.status };
@@ -85,7 +94,7 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     completeJourneyUpdate,
     async () => {
       completionRequested = true;
-      const { verdict, completedAt } = await acts.completeSession({ sessionId: input.sessionId });
+      const { verdict, completedAt } = await forEndUser.completeSession({ sessionId: input.sessionId });
       state.status = 'completed';
       state.verdict = verdict;
       state.completedAt = completedAt;
