@@ -8,7 +8,7 @@ import {
   Verdict,
 } from '../src/temporal/searchAttributes';
 import { JourneySessionInput, JourneySessionState, RefusalType, completeJourneyUpdate, openLinkUpdate, stateQuery } from './definitions';
-import { DecisionQueue, Erasure, QueuedDecision, Retention, drainLateDecisions, lifecycleActivities as acts } from './lifecycle';
+import { DecisionQueue, Erasure, QueuedDecision, Retention, decisionApplier, drainLateDecisions, lifecycleActivities as acts } from './lifecycle';
 
 // The end user waits on these two writes (opening the link, completing the journey): run them
 // as local activities, in the workflow task that handles the update, without a round trip
@@ -104,20 +104,17 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     { validator: refuseIfLinkUnusable },
   );
 
-  const applyDecision = async (item: QueuedDecision): Promise<void> => {
-    const { outcome, webhook } = await acts.recordDecision({
-      decision: item.decision,
-      decisionKey: `${input.sessionId}:${item.key}`,
-      organizationId: input.organizationId,
-      scope: { sessionId: input.sessionId },
-    });
-    if (outcome.accepted && outcome.changed) {
-      state.verdict = outcome.newStatus;
+  const applyDecision = decisionApplier({
+    organizationId: input.organizationId,
+    subjectId: input.sessionId,
+    scope: { sessionId: input.sessionId },
+    webhookDeliveryIds: state.webhookDeliveryIds,
+    onChanged: ({ newStatus }) => {
+      state.verdict = newStatus;
       publish();
-    }
-    if (webhook) state.webhookDeliveryIds.push((await acts.dispatchWebhook(webhook)).deliveryId);
-    item.reply?.(outcome);
-  };
+    },
+  });
+
 
   for (;;) {
     const linkDeadline = isOpen() && !completionRequested ? Math.max(0, expiresAtMs - Date.now()) : undefined;
@@ -127,11 +124,7 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     if (deadlines.length > 0) await condition(wake, Math.min(...deadlines));
     else await condition(wake);
 
-    const change = retention.take();
-    if (change) {
-      if (change.record) await acts.recordPurgeAt({ sessionId: input.sessionId, purgeAt: state.purgeAt });
-      publish();
-    }
+    if (await retention.settle((purgeAt) => acts.recordPurgeAt({ sessionId: input.sessionId, purgeAt }))) publish();
     if (erasure.requested || retention.due) break;
     if (isOpen() && !completionRequested && Date.now() >= expiresAtMs) {
       // The link died at its expiry instant, whenever this timer's task actually ran. The state

@@ -85,6 +85,31 @@ export class DecisionQueue {
   }
 }
 
+/**
+ * Applies queued decisions through the recording activity, then sends the decision webhook it
+ * asks for and answers the update that brought the decision, if any.
+ */
+export function decisionApplier(opts: {
+  organizationId: string;
+  /** The workflow's subject: its decisions' keys start with it. */
+  subjectId: string;
+  scope: { sessionId: string } | { analysisId: string };
+  webhookDeliveryIds: string[];
+  onChanged?: (outcome: DecisionOutcome & { accepted: true }) => void;
+}): (item: QueuedDecision) => Promise<void> {
+  return async (item) => {
+    const { outcome, webhook } = await lifecycleActivities.recordDecision({
+      decision: item.decision,
+      decisionKey: `${opts.subjectId}:${item.key}`,
+      organizationId: opts.organizationId,
+      scope: opts.scope,
+    });
+    if (outcome.accepted && outcome.changed) opts.onChanged?.(outcome);
+    if (webhook) opts.webhookDeliveryIds.push((await lifecycleActivities.dispatchWebhook(webhook)).deliveryId);
+    item.reply?.(outcome);
+  };
+}
+
 export const msUntil = (iso: string | null): number | undefined =>
   iso === null ? undefined : Math.max(0, Date.parse(iso) - Date.now());
 
@@ -144,15 +169,18 @@ export class Retention {
   }
 
   /**
-   * Takes the pending change, if any; `record` says the workflow must write purge_at itself.
-   * Cleared only here, so a change signalled while the loop awaited an activity is not lost.
+   * Applies the pending change, if any: writes purge_at through `record` when the API's re-arm
+   * did not already. Returns whether anything changed. Cleared only here, so a change signalled
+   * while the loop awaited an activity is not lost.
    */
-  take(): { record: boolean } | null {
-    if (!this.pending) return null;
+  async settle(record: (purgeAt: string | null) => Promise<void>): Promise<boolean> {
+    if (!this.pending) return false;
     this.pending = false;
-    const record = this.unrecorded;
-    this.unrecorded = false;
-    return { record };
+    if (this.unrecorded) {
+      this.unrecorded = false;
+      await record(this.purgeAt);
+    }
+    return true;
   }
 }
 

@@ -1,7 +1,7 @@
 import { condition, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import { PurgeAt } from '../src/temporal/searchAttributes';
 import { StandaloneAnalysisInput, StandaloneAnalysisState, analysisStateQuery } from './definitions';
-import { DecisionQueue, Erasure, QueuedDecision, Retention, drainLateDecisions, lifecycleActivities as acts } from './lifecycle';
+import { DecisionQueue, Erasure, QueuedDecision, Retention, decisionApplier, drainLateDecisions, lifecycleActivities as acts } from './lifecycle';
 
 /**
  * An analysis outside any journey session (`analysis-<analysisId>`): it takes analysts'
@@ -27,16 +27,13 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
   publish();
   setHandler(analysisStateQuery, () => state);
 
-  const applyDecision = async (item: QueuedDecision): Promise<void> => {
-    const { outcome, webhook } = await acts.recordDecision({
-      decision: item.decision,
-      decisionKey: `${input.analysisId}:${item.key}`,
-      organizationId: input.organizationId,
-      scope: { analysisId: input.analysisId },
-    });
-    if (webhook) state.webhookDeliveryIds.push((await acts.dispatchWebhook(webhook)).deliveryId);
-    item.reply?.(outcome);
-  };
+  const applyDecision = decisionApplier({
+    organizationId: input.organizationId,
+    subjectId: input.analysisId,
+    scope: { analysisId: input.analysisId },
+    webhookDeliveryIds: state.webhookDeliveryIds,
+  });
+
 
   for (;;) {
     const wake = (): boolean => erasure.requested || decisions.length > 0 || retention.changed;
@@ -44,11 +41,7 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
     if (purgeDeadline !== undefined) await condition(wake, purgeDeadline);
     else await condition(wake);
 
-    const change = retention.take();
-    if (change) {
-      if (change.record) await acts.recordPurgeAt({ analysisId: input.analysisId, purgeAt: state.purgeAt });
-      publish();
-    }
+    if (await retention.settle((purgeAt) => acts.recordPurgeAt({ analysisId: input.analysisId, purgeAt }))) publish();
     if (erasure.requested || retention.due) break;
     let next: QueuedDecision | undefined;
     while ((next = decisions.shift())) await applyDecision(next);
