@@ -24,7 +24,7 @@ const routes: [string, string][] = [
   ['GET', '/v1/sessions/:id'],
   ['DELETE', '/v1/sessions/:id'],
   ['POST', '/v1/sessions/:id/analyses'],
-  ['GET', ':link'],
+  ['GET', '/v1/journey/:id'],
   ['POST', ':link/documents'],
   ['POST', ':link/complete'],
   ['POST', '/v1/analyses'],
