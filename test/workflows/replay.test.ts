@@ -8,6 +8,8 @@ import { addSessionAnalysis, createSession, SessionDeps } from '../../src/sessio
 import { updateSettings } from '../../src/settings/settings';
 import { workflowBundle } from '../../src/temporal/worker';
 import {
+  analysisStateQuery,
+  analysisWorkflowId,
   analystDecisionSignal,
   completeJourneyUpdate,
   decideUpdate,
@@ -18,7 +20,9 @@ import {
   webhookWorkflowId,
 } from '../../workflows/definitions';
 import { WebhookReceiver } from '../support/receiver';
-import { newOrganization } from '../support/system';
+import { newOrganization, waitUntil } from '../support/system';
+import { createStandaloneAnalysis } from '../../src/analyses/analyses';
+import { changeSettings } from '../../src/settings/changeSettings';
 import { startTimeSkippingSystem, type TimeSkippingSystem } from '../support/timeSkipping';
 
 // Determinism guard. Histories of every workflow path (expiry, completion, decisions by update
@@ -93,6 +97,17 @@ async function runScenarios(): Promise<void> {
   await erased.handle.executeUpdate(eraseUpdate, { args: [{ operatorId: org.adminId }] });
   expect((await erased.handle.query(stateQuery)).status).toBe('purged');
   produced.push({ name: 'session-erased', workflowId: sessionWorkflowId(erased.session.id) });
+
+  // A standalone analysis, decided, then re-armed by a retention change (and the re-arm itself).
+  const analysisDeps = { db, temporal: env.client, taskQueue: deps.taskQueue, auditKey: deps.auditKey };
+  const standalone = await createStandaloneAnalysis(analysisDeps, org.asApiKey, { kind: 'kbis', status: 'verify' }, new Date(await env.currentTimeMs()));
+  const standaloneHandle = env.client.workflow.getHandle(analysisWorkflowId(standalone.id));
+  await standaloneHandle.executeUpdate(decideUpdate, { args: [{ analysisId: standalone.id, newStatus: 'user_approved', operatorId: org.adminId }] });
+  const change = await changeSettings(analysisDeps, { organizationId: org.organizationId, actor: { type: 'operator', id: org.adminId } }, { dataRetention: '60d' });
+  await env.client.workflow.getHandle(change.rearm!.workflowId).result();
+  await waitUntil(() => standaloneHandle.query(analysisStateQuery), (s) => s.purgeAt !== null && Date.parse(s.purgeAt) - Date.parse(standalone.createdAt) === 60 * DAY_MS);
+  produced.push({ name: 'analysis-decided-rearmed', workflowId: analysisWorkflowId(standalone.id) });
+  produced.push({ name: 'retention-rearm', workflowId: change.rearm!.workflowId });
 }
 
 async function historiesOf(items: { name: string; workflowId: string }[]) {
@@ -103,7 +118,9 @@ async function historiesOf(items: { name: string; workflowId: string }[]) {
 
 test('histories of every workflow path replay without determinism errors', async () => {
   const histories = await historiesOf(produced);
-  expect(histories.map((h) => h.name)).toEqual(expect.arrayContaining(['session-expired', 'session-decided-purged', 'session-erased', 'webhook-0']));
+  expect(histories.map((h) => h.name)).toEqual(
+    expect.arrayContaining(['session-expired', 'session-decided-purged', 'session-erased', 'webhook-0', 'analysis-decided-rearmed', 'retention-rearm']),
+  );
   if (process.env.CAPTURE_HISTORIES === '1') {
     fs.mkdirSync(FIXTURES, { recursive: true });
     for (const h of histories) fs.writeFileSync(path.join(FIXTURES, `${h.name}.bin`), History.encode(h.history).finish());
@@ -117,7 +134,7 @@ test('histories of every workflow path replay without determinism errors', async
 
 test('histories committed by earlier versions replay against this code', async () => {
   const files = fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.bin'));
-  expect(files.length).toBeGreaterThanOrEqual(4);
+  expect(files.length).toBeGreaterThanOrEqual(8);
   const histories = files.map((f) => ({
     workflowId: f.replace(/\.bin$/, ''),
     history: History.decode(fs.readFileSync(path.join(FIXTURES, f))),
