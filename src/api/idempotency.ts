@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Response } from 'express';
 import type { Db } from '../db/knex';
 import { canonicalJson } from '../domain/canonicalJson';
 import { problems } from './problem';
@@ -44,4 +45,10 @@ export async function withIdempotency(
     await db('idempotency_keys').where(where).delete();
     throw err;
   }
+}
+
+/** Answers with a `withIdempotency` result (or `body` built from it), marking replays. */
+export function replyIdempotent(res: Response, result: { status: number; body: unknown; replayed: boolean }, body: unknown = result.body): void {
+  if (result.replayed) res.set('Idempotent-Replayed', 'true');
+  res.status(result.status).json(body);
 }

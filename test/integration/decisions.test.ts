@@ -210,6 +210,12 @@ test('a standalone analysis has its own workflow; its decision webhook has sessi
     body: { entityId: created.body.entityId, kind: 'ubo', status: 'verify' },
   });
   expect(created2.body.entityId).toBe(created.body.entityId);
+  const headers = { 'idempotency-key': 'standalone-once' };
+  const body = { entityId: created.body.entityId, kind: 'pep', status: 'verify' };
+  const first = await call(sys.baseUrl, 'POST', '/v1/analyses', { token: org.apiKey, headers, body });
+  const replay = await call(sys.baseUrl, 'POST', '/v1/analyses', { token: org.apiKey, headers, body });
+  expect(replay.body).toEqual(first.body);
+  expect(replay.headers.get('idempotent-replayed')).toBe('true');
   const both = await call(sys.baseUrl, 'POST', '/v1/analyses', {
     token: org.apiKey,
     body: { entityId: created.body.entityId, entity: { type: 'person' }, kind: 'ubo', status: 'verify' },

@@ -3,7 +3,7 @@ import { createStandaloneAnalysis, decideAnalysis, getAnalysisView } from '../..
 import type { AppDeps } from '../app';
 import { auditFrom } from '../auditContext';
 import { ANY_OPERATOR, principalOf, requireAuth } from '../auth';
-import { withIdempotency } from '../idempotency';
+import { replyIdempotent, withIdempotency } from '../idempotency';
 import { createStandaloneAnalysisSchema, decisionSchema, idParam } from '../schemas';
 import { parseOrThrow } from '../validate';
 
@@ -20,7 +20,7 @@ export function analysisRoutes(deps: AppDeps): Router {
         return { status: 201, body: await createStandaloneAnalysis(deps.analyses, caller, body) };
       },
     );
-    res.status(result.status).json(result.body);
+    replyIdempotent(res, result);
   });
 
   r.get('/v1/analyses/:id', requireAuth(deps.db, { apiKey: true, roles: ANY_OPERATOR }), async (req, res) => {

@@ -4,7 +4,7 @@ import { createOperator, getOperator, listOperators, updateOperator } from '../.
 import type { AppDeps } from '../app';
 import { auditFrom } from '../auditContext';
 import { principalOf, requireAuth } from '../auth';
-import { withIdempotency } from '../idempotency';
+import { replyIdempotent, withIdempotency } from '../idempotency';
 import { createApiKeySchema, createOperatorSchema, listQuery, updateOperatorSchema } from '../ledgerSchemas';
 import { idParam } from '../schemas';
 import { parseOrThrow } from '../validate';
@@ -85,10 +85,6 @@ async function createShownOnce<T extends Record<string, unknown>>(
     },
   );
   res.set('Cache-Control', 'no-store');
-  if (result.replayed) {
-    res.set('Idempotent-Replayed', 'true');
-    res.status(result.status).json(result.body);
-  } else {
-    res.status(result.status).json({ ...(result.body as Record<string, unknown>), [secretField]: secret });
-  }
+  // A replay answers without the secret: it was shown once, and is not stored.
+  replyIdempotent(res, result, result.replayed ? result.body : { ...(result.body as Record<string, unknown>), [secretField]: secret });
 }

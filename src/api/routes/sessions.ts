@@ -2,7 +2,7 @@ import { Router } from 'express';
 import type { AppDeps } from '../app';
 import { auditFrom } from '../auditContext';
 import { ANY_OPERATOR, principalOf, requireAuth } from '../auth';
-import { withIdempotency } from '../idempotency';
+import { replyIdempotent, withIdempotency } from '../idempotency';
 import { createAnalysisSchema, createSessionSchema, idParam, listSessionsQuery } from '../schemas';
 import { parseOrThrow } from '../validate';
 import { eraseSession } from '../../sessions/erasure';
@@ -23,8 +23,7 @@ export function sessionRoutes(deps: AppDeps): Router {
         return { status: 201, body: await createSession(deps.sessions, caller, body) };
       },
     );
-    if (result.replayed) res.set('Idempotent-Replayed', 'true');
-    res.status(result.status).json(result.body);
+    replyIdempotent(res, result);
   });
 
   r.get('/v1/sessions', readers, async (req, res) => {

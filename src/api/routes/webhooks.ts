@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AppDeps } from '../app';
 import { auditFrom } from '../auditContext';
 import { principalOf, requireAuth } from '../auth';
-import { withIdempotency } from '../idempotency';
+import { replyIdempotent, withIdempotency } from '../idempotency';
 import { problems } from '../problem';
 import { idParam, paginationQuery } from '../schemas';
 import { parseOrThrow } from '../validate';
@@ -70,8 +70,7 @@ export function webhookRoutes(deps: AppDeps): Router {
         return { status: 202, body: view };
       },
     );
-    if (result.replayed) res.set('Idempotent-Replayed', 'true');
-    res.status(result.status).json(result.body);
+    replyIdempotent(res, result);
   });
 
   r.post('/v1/settings/webhook-secret/rotate', admin, async (req, res) => {
@@ -88,9 +87,8 @@ export function webhookRoutes(deps: AppDeps): Router {
     );
     const rotated = result.body as { id: string; createdAt: string; previousSecretExpiresAt: string | null };
     const row = await deps.db('webhook_secrets').where({ id: rotated.id, organization_id: action.organizationId }).first('secret');
-    if (result.replayed) res.set('Idempotent-Replayed', 'true');
     res.set('Cache-Control', 'no-store');
-    res.status(result.status).json({ secret: row.secret, createdAt: rotated.createdAt, previousSecretExpiresAt: rotated.previousSecretExpiresAt });
+    replyIdempotent(res, result, { secret: row.secret, createdAt: rotated.createdAt, previousSecretExpiresAt: rotated.previousSecretExpiresAt });
   });
 
   r.post('/v1/settings/webhooks/test', admin, async (req, res) => {
@@ -113,8 +111,7 @@ export function webhookRoutes(deps: AppDeps): Router {
         return { status: 200, body: sent };
       },
     );
-    if (result.replayed) res.set('Idempotent-Replayed', 'true');
-    res.status(result.status).json(result.body);
+    replyIdempotent(res, result);
   });
 
   return r;
