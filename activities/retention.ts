@@ -66,7 +66,6 @@ export function createRetentionActivities({ db, config }: { db: Db; config: { AU
         if (analysis.status === 'purged') return { purgedAt: (analysis.purged_at as Date).toISOString() };
         const now = new Date();
         await purgeAnalysesData(trx, [analysis.id], now);
-        await trx('analyses').where({ id: analysis.id }).update({ correlation_id: null });
         // The entity's personal data goes too unless a live session still uses it.
         const inUse = await trx('sessions').where({ entity_id: analysis.entity_id }).whereNot({ status: 'purged' }).first('id');
         if (!inUse) await trx('entities').where({ id: analysis.entity_id }).update({ personal_data: null, purged_at: now });
