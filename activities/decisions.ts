@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import { ApplicationFailure } from '@temporalio/common';
 import { appendAuditEvent, type AuditEventRow } from '../src/audit/ledger';
 import type { Db } from '../src/db/knex';
 import type { NewDelivery } from '../src/webhooks/deliveries';
-import type { AnalystDecision, DecisionOutcome, DecisionRefusal } from '../workflows/definitions';
+import { analystDecisionSchema, type AnalystDecision, type MessageRefusal } from '../src/domain/messages';
+import type { DecisionOutcome, DecisionRefusal } from '../workflows/definitions';
 
 export interface RecordDecisionInput {
   decision: AnalystDecision;
@@ -20,48 +21,80 @@ export interface RecordDecisionResult {
   webhook: NewDelivery | null;
 }
 
-// A signal typed in the Temporal UI can hold anything: check its shape before trusting it.
-const decisionShape = z.object({
-  analysisId: z.uuid(),
-  newStatus: z.enum(['user_approved', 'user_rejected']),
-  operatorId: z.uuid(),
-  comment: z.string().max(5000).optional(),
-  commentId: z.uuid().optional(),
-});
-
 const refusalMessages: Record<DecisionRefusal, string> = {
   invalid_input: 'the decision is malformed: analysisId, newStatus (user_approved|user_rejected) and operatorId are required',
   operator_not_allowed: 'the operator is unknown, disabled, or not allowed to decide (admin or analyst only)',
   analysis_not_found: 'the analysis does not exist or does not belong to this workflow',
   session_not_completed: 'decisions are taken once the session is completed',
   purged: 'the analysis was purged',
+  not_recorded: 'the decision could not be recorded',
 };
+
+const text = (v: unknown, max: number): string | null => (typeof v === 'string' ? v.slice(0, max) : null);
 
 export function createDecisionActivities({ db, config }: { db: Db; config: { AUDIT_HMAC_KEY: string } }) {
   return {
+    /**
+     * Records, with outcome failure, a signal the workflow refused as malformed. It takes
+     * where validation failed and the well-formed ids only, never the message's values.
+     */
+    async recordRefusedMessage(input: RecordRefusedMessageInput): Promise<void> {
+      if (typeof input?.organizationId !== 'string' || typeof input.key !== 'string' || !input.subject || !input.refusal) {
+        throw ApplicationFailure.nonRetryable('recordRefusedMessage: malformed activity input', 'InvalidInput');
+      }
+      const { refusal } = input;
+      const decision = refusal.message === 'analystDecision';
+      await db.transaction(async (trx) => {
+        const prior = await trx('audit_events').where({ organization_id: input.organizationId, idempotency_key: input.key }).first('id');
+        if (prior) return;
+        await appendAuditEvent(trx, config.AUDIT_HMAC_KEY, {
+          organizationId: input.organizationId,
+          actor: refusal.operatorId ? { type: 'operator', id: refusal.operatorId } : { type: 'system', id: 'temporal-message', label: 'sender unknown (Temporal UI/CLI)' },
+          action: decision ? 'analysis.decision' : 'retention.change',
+          category: decision ? 'decision' : 'modification',
+          resource: decision && refusal.analysisId ? { type: 'analysis', id: refusal.analysisId } : input.subject,
+          changes: { reason: 'invalid_input', signal: refusal.message, issues: refusal.issues, workflowSubject: input.subject },
+          outcome: 'failure',
+          idempotencyKey: input.key,
+        });
+      });
+    },
+
     /**
      * Validates and records one analyst decision: the analysis, the session's verdict and the
      * ledger change in one transaction. A refused decision is recorded too (outcome failure).
      * Idempotent through the ledger event's key: a retry returns the first run's result.
      */
     async recordDecision(input: RecordDecisionInput): Promise<RecordDecisionResult> {
+      if (typeof input?.organizationId !== 'string' || typeof input.decisionKey !== 'string' || typeof input.scope !== 'object' || input.scope === null) {
+        throw ApplicationFailure.nonRetryable('recordDecision: malformed activity input', 'InvalidInput');
+      }
       const auditKey = `decision:${input.decisionKey}`;
       return db.transaction(async (trx) => {
+        // Lock the workflow's subject first, in the order purge and completion take their
+        // locks (session, then its analyses), and claim the idempotency key under that lock:
+        // a stale attempt and its retry are serialized, and the later one replays the first.
+        const subject =
+          'sessionId' in input.scope
+            ? await trx('sessions').where({ id: input.scope.sessionId, organization_id: input.organizationId }).forUpdate().first('id', 'status')
+            : await trx('analyses').where({ id: input.scope.analysisId, organization_id: input.organizationId }).forUpdate().first('id', 'status');
+        if (!subject) throw ApplicationFailure.nonRetryable('the workflow\'s session or analysis does not exist', 'NotFound');
         const prior = await trx<AuditEventRow>('audit_events')
           .where({ organization_id: input.organizationId, idempotency_key: auditKey })
           .first();
         if (prior) return replay(trx, input, prior);
 
-        const raw = input.decision as Partial<AnalystDecision>;
-        const context = { requestId: raw.requestId ?? null, ip: raw.ip ?? null, userAgent: raw.userAgent ?? null };
+        // A signal typed in the Temporal UI can hold anything, null included.
+        const raw = (typeof input.decision === 'object' && input.decision !== null ? input.decision : {}) as Partial<Record<keyof AnalystDecision, unknown>>;
+        const context = { requestId: text(raw.requestId, 200), ip: text(raw.ip, 100), userAgent: text(raw.userAgent, 1000) };
         const refuse = async (reason: DecisionRefusal, operatorLabel: string | null = null): Promise<RecordDecisionResult> => {
           await appendAuditEvent(trx, config.AUDIT_HMAC_KEY, {
             organizationId: input.organizationId,
-            actor: { type: 'operator', id: String(raw.operatorId ?? 'unknown').slice(0, 100), label: operatorLabel },
+            actor: { type: 'operator', id: text(raw.operatorId, 100) ?? 'unknown', label: operatorLabel },
             action: 'analysis.decision',
             category: 'decision',
-            resource: { type: 'analysis', id: String(raw.analysisId ?? 'unknown').slice(0, 100) },
-            changes: { reason, attemptedStatus: typeof raw.newStatus === 'string' ? raw.newStatus.slice(0, 40) : null },
+            resource: { type: 'analysis', id: text(raw.analysisId, 100) ?? 'unknown' },
+            changes: { reason, attemptedStatus: text(raw.newStatus, 40) },
             outcome: 'failure',
             idempotencyKey: auditKey,
             ...context,
@@ -69,7 +102,7 @@ export function createDecisionActivities({ db, config }: { db: Db; config: { AUD
           return { outcome: { accepted: false, reason, message: refusalMessages[reason] }, webhook: null };
         };
 
-        const parsed = decisionShape.safeParse(input.decision);
+        const parsed = analystDecisionSchema.safeParse(input.decision);
         if (!parsed.success) return refuse('invalid_input');
         const d = parsed.data;
 
@@ -84,9 +117,9 @@ export function createDecisionActivities({ db, config }: { db: Db; config: { AUD
         if (!inScope) return refuse('analysis_not_found', operator.email);
         if (analysis.status === 'purged') return refuse('purged', operator.email);
         if (analysis.session_id) {
-          const session = await trx('sessions').where({ id: analysis.session_id }).first('status');
-          if (session.status === 'purged') return refuse('purged', operator.email);
-          if (session.status !== 'completed') return refuse('session_not_completed', operator.email);
+          // The session is the subject locked above.
+          if (subject.status === 'purged') return refuse('purged', operator.email);
+          if (subject.status !== 'completed') return refuse('session_not_completed', operator.email);
         }
 
         const before: string = analysis.status;
@@ -127,6 +160,15 @@ export function createDecisionActivities({ db, config }: { db: Db; config: { AUD
       });
     },
   };
+}
+
+export interface RecordRefusedMessageInput {
+  organizationId: string;
+  /** The workflow's subject, which received the message. */
+  subject: { type: 'session' | 'analysis'; id: string };
+  refusal: MessageRefusal;
+  /** Stable across retries and replays: the ledger event's idempotency key. */
+  key: string;
 }
 
 function decisionWebhook(

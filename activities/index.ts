@@ -1,4 +1,5 @@
 import type { Db } from '../src/db/knex';
+import { classifyFailures } from './classify';
 import { createDecisionActivities } from './decisions';
 import { createRearmActivities } from './rearm';
 import { createRetentionActivities } from './retention';
@@ -7,15 +8,18 @@ import { createWebhookActivities, WebhookDeps } from './webhooks';
 
 export type ActivityDeps = WebhookDeps & { db: Db; config: WebhookDeps['config'] & { AUDIT_HMAC_KEY: string } };
 
-/** Every activity the worker registers, built from its dependencies so tests can inject them. */
+/**
+ * Every activity the worker registers, built from its dependencies so tests can inject them.
+ * Failures are classified: only transient faults are retried (activities/classify.ts).
+ */
 export function createActivities(deps: ActivityDeps) {
-  return {
+  return classifyFailures({
     ...createSessionActivities(deps),
     ...createWebhookActivities(deps),
     ...createDecisionActivities(deps),
     ...createRetentionActivities(deps),
     ...createRearmActivities(deps),
-  };
+  });
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -1,86 +1,29 @@
-import { appendAuditEvent, type AuditActor, type AuditContext } from '../src/audit/ledger';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../src/db/knex';
+import { PurgeTargetMissing, purgeSessionRecord, purgeStandaloneAnalysisRecord, type PurgeRequest } from '../src/purge/purge';
 
-export interface PurgeRequest {
-  organizationId: string;
-  actor: AuditActor;
-  context: AuditContext;
+export type { PurgeRequest };
+
+/** A missing record is a non-retryable failure: an orphan workflow must not retry forever. */
+async function orMissing<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof PurgeTargetMissing) throw ApplicationFailure.nonRetryable(err.message, 'NotFound');
+    throw err;
+  }
 }
 
-// Purges delete personal data for good and leave tombstones (ids, statuses, purgedAt) so
-// webhooks, deliveries and ledger events keep resolving. One transaction with its ledger
-// event; running again finds the tombstone and returns it.
+// The workflows' purge activities: thin wrappers of the one purge module (src/purge/purge.ts),
+// which erasure and the reconciler call too.
 export function createRetentionActivities({ db, config }: { db: Db; config: { AUDIT_HMAC_KEY: string } }) {
-  async function purgeAnalysesData(trx: Db, analysisIds: string[], now: Date): Promise<void> {
-    if (analysisIds.length === 0) return;
-    await trx('decision_comments').whereIn('analysis_id', analysisIds).delete();
-    // The customer's correlation id goes with the personal data, as on the session itself.
-    await trx('analyses').whereIn('id', analysisIds).update({ status: 'purged', result: null, correlation_id: null, purged_at: now });
-  }
-
   return {
     async purgeSession(input: PurgeRequest & { sessionId: string }): Promise<{ purgedAt: string }> {
-      return db.transaction(async (trx) => {
-        const session = await trx('sessions').where({ id: input.sessionId }).forUpdate().first();
-        if (!session) throw new Error(`session ${input.sessionId} not found`);
-        if (session.status === 'purged') return { purgedAt: (session.purged_at as Date).toISOString() };
-        const now = new Date();
-        const analysisIds: string[] = (await trx('analyses').where({ session_id: session.id }).select('id')).map((a: { id: string }) => a.id);
-        const documents = await trx('documents')
-          .where({ session_id: session.id })
-          .whereNull('purged_at')
-          .update({ type: null, file_name: null, content_type: null, size_bytes: null, content: null, purged_at: now });
-        await purgeAnalysesData(trx, analysisIds, now);
-        await trx('entities').where({ id: session.entity_id }).update({ personal_data: null, purged_at: now });
-        await trx('sessions')
-          .where({ id: session.id })
-          .update({ status: 'purged', purged_at: now, correlation_id: null, journey_id: null, redirect_url: null });
-        // The stored response of the creating request (Idempotency-Key) repeats the correlation id.
-        await trx('idempotency_keys')
-          .where({ organization_id: input.organizationId, scope: 'POST /v1/sessions' })
-          .whereRaw("response_body->>'id' = ?", [session.id])
-          .delete();
-        await appendAuditEvent(trx, config.AUDIT_HMAC_KEY, {
-          organizationId: input.organizationId,
-          actor: input.actor,
-          action: 'session.purge',
-          category: 'deletion',
-          resource: { type: 'session', id: session.id },
-          changes: {
-            status: { before: session.status, after: 'purged' },
-            reason: input.actor.type === 'system' ? 'retention' : 'erasure',
-            documentsPurged: documents,
-            analysesPurged: analysisIds.length,
-          },
-          idempotencyKey: `purge:session:${session.id}`,
-          ...input.context,
-        });
-        return { purgedAt: now.toISOString() };
-      });
+      return orMissing(() => purgeSessionRecord(db, config.AUDIT_HMAC_KEY, input));
     },
 
     async purgeStandaloneAnalysis(input: PurgeRequest & { analysisId: string }): Promise<{ purgedAt: string }> {
-      return db.transaction(async (trx) => {
-        const analysis = await trx('analyses').where({ id: input.analysisId }).forUpdate().first();
-        if (!analysis) throw new Error(`analysis ${input.analysisId} not found`);
-        if (analysis.status === 'purged') return { purgedAt: (analysis.purged_at as Date).toISOString() };
-        const now = new Date();
-        await purgeAnalysesData(trx, [analysis.id], now);
-        // The entity's personal data goes too unless a live session still uses it.
-        const inUse = await trx('sessions').where({ entity_id: analysis.entity_id }).whereNot({ status: 'purged' }).first('id');
-        if (!inUse) await trx('entities').where({ id: analysis.entity_id }).update({ personal_data: null, purged_at: now });
-        await appendAuditEvent(trx, config.AUDIT_HMAC_KEY, {
-          organizationId: input.organizationId,
-          actor: input.actor,
-          action: 'analysis.purge',
-          category: 'deletion',
-          resource: { type: 'analysis', id: analysis.id },
-          changes: { status: { before: analysis.status, after: 'purged' }, reason: input.actor.type === 'system' ? 'retention' : 'erasure' },
-          idempotencyKey: `purge:analysis:${analysis.id}`,
-          ...input.context,
-        });
-        return { purgedAt: now.toISOString() };
-      });
+      return orMissing(() => purgeStandaloneAnalysisRecord(db, config.AUDIT_HMAC_KEY, input));
     },
 
     async recordPurgeAt(input: ({ sessionId: string } | { analysisId: string }) & { purgeAt: string | null }): Promise<void> {

@@ -16,7 +16,7 @@ export function createSessionActivities({ db, config }: { db: Db; config: { AUDI
     async completeSession({ sessionId }: { sessionId: string }): Promise<{ verdict: AiStatus; completedAt: string }> {
       return db.transaction(async (trx) => {
         const session = await trx('sessions').where({ id: sessionId }).forUpdate().first();
-        if (!session) throw new Error(`session ${sessionId} not found`);
+        if (!session) throw ApplicationFailure.nonRetryable(`session ${sessionId} not found`, 'NotFound');
         if (session.status === 'completed') {
           return { verdict: session.verdict as AiStatus, completedAt: (session.completed_at as Date).toISOString() };
         }
@@ -41,7 +41,7 @@ export function createSessionActivities({ db, config }: { db: Db; config: { AUDI
     async expireSession({ sessionId, at }: { sessionId: string; at: string }): Promise<{ expiredAt: string }> {
       return db.transaction(async (trx) => {
         const session = await trx('sessions').where({ id: sessionId }).forUpdate().first('status', 'expired_at', 'organization_id');
-        if (!session) throw new Error(`session ${sessionId} not found`);
+        if (!session) throw ApplicationFailure.nonRetryable(`session ${sessionId} not found`, 'NotFound');
         if (session.status !== 'created' && session.status !== 'in_progress') {
           return { expiredAt: (session.expired_at as Date | null)?.toISOString() ?? at };
         }

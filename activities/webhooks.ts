@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
 import type { Db } from '../src/db/knex';
@@ -82,7 +83,7 @@ export function createWebhookActivities({ db, temporal, send, config, clock = ()
       if (previous) return summarize(previous.outcome, previous.status_code, previous.error, null);
 
       const delivery = await findDelivery(db, input.deliveryId);
-      if (!delivery) throw new Error(`webhook delivery ${input.deliveryId} not found`);
+      if (!delivery) throw ApplicationFailure.nonRetryable(`webhook delivery ${input.deliveryId} not found`, 'NotFound');
       const settings = await getSettings(db, delivery.organization_id);
       // Read at every attempt so that fixing a wrong URL lets pending retries succeed.
       const url = urlFor(delivery.event, settings);
@@ -154,7 +155,7 @@ export function createWebhookActivities({ db, temporal, send, config, clock = ()
       const series = input.series ?? 1;
       await db.transaction(async (trx) => {
         const delivery = await trx<DeliveryRow>('webhook_deliveries').where({ id: input.deliveryId }).forUpdate().first();
-        if (!delivery) throw new Error(`webhook delivery ${input.deliveryId} not found`);
+        if (!delivery) throw ApplicationFailure.nonRetryable(`webhook delivery ${input.deliveryId} not found`, 'NotFound');
         // A newer series (a redelivery) owns the status now; this one has nothing to change.
         if (!(await setDeliveryStatus(trx, input.deliveryId, 'failed', series))) return;
         await appendAuditEvent(trx, config.AUDIT_HMAC_KEY, {

@@ -1,7 +1,21 @@
 // Names shared by workflow code and its clients (API, CLI, tests): defined once here.
 // Everything that crosses into Temporal carries ids and statuses only, never personal data.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { AnalystDecision, ErasureRequest, RetentionChange } from '../src/domain/messages';
 import type { AiStatus, DecisionStatus, SessionVerdict } from '../src/domain/verdict';
+
+// Message schemas (one per signal/update) and the types derived from them.
+export {
+  analystDecisionSchema,
+  erasureRequestSchema,
+  requestContextSchema,
+  retentionChangeSchema,
+  type AnalystDecision,
+  type ErasureRequest,
+  type MessageRefusal,
+  type RequestContext,
+  type RetentionChange,
+} from '../src/domain/messages';
 
 export const TASK_QUEUE_DEFAULT = 'kyc-journeys';
 
@@ -18,6 +32,32 @@ export interface JourneySessionInput {
   dataRetention: string | null;
   /** The settings' retention revision `dataRetention` was read at; older re-arm signals are ignored. */
   retentionRevision?: number;
+  /** History length above which the workflow continues as new (default 10,000; tests lower it). */
+  continueAsNewAfterEvents?: number;
+  /** Set by continue-as-new: the state the previous run ended with. */
+  carried?: CarriedSessionState;
+}
+
+/** What a session workflow carries into its next run (ids and statuses only). */
+export interface CarriedSessionState {
+  status: SessionStatus;
+  verdict: SessionVerdict | null;
+  completedAt: string | null;
+  expiredAt: string | null;
+  /** The purge instant, re-arms included (`retentionRevision` carries their revision). */
+  purgeAt: string | null;
+  sessionEndSent: boolean;
+  /** The most recent deliveries (the full log is in PostgreSQL). */
+  webhookDeliveryIds: string[];
+  /** Runs before this one. */
+  runs: number;
+}
+
+/** What a standalone-analysis workflow carries into its next run. */
+export interface CarriedAnalysisState {
+  purgeAt: string | null;
+  webhookDeliveryIds: string[];
+  runs: number;
 }
 
 export interface StandaloneAnalysisInput {
@@ -27,17 +67,8 @@ export interface StandaloneAnalysisInput {
   dataRetention: string | null;
   /** As for sessions: the settings' retention revision `dataRetention` was read at. */
   retentionRevision?: number;
-}
-
-/**
- * The `retentionChanged` signal. `revision` is the organization's settings revision the value
- * belongs to: a workflow applies a signal only if it is newer than what it already has, so
- * re-arms of successive changes may reach it in any order. Without a revision (typed by an
- * operator in the UI/CLI) the value always applies.
- */
-export interface RetentionChange {
-  dataRetention: string | null;
-  revision?: number;
+  continueAsNewAfterEvents?: number;
+  carried?: CarriedAnalysisState;
 }
 
 /** Re-arms every not-yet-purged session and standalone analysis of one organization. */
@@ -98,29 +129,14 @@ export interface JourneySessionState {
   webhookDeliveryIds: string[];
 }
 
-/** Who asked, for the audit ledger: never personal data beyond the operator's id. */
-export interface RequestContext {
-  requestId?: string | null;
-  ip?: string | null;
-  userAgent?: string | null;
-}
-
-/**
- * An analyst's decision, as the `analystDecision` signal carries it (from the API, the
- * Temporal UI or the CLI). The comment stays out of Temporal: the API stores it first and
- * passes `commentId`; a comment typed in the UI is stored by the recording activity.
- */
-export interface AnalystDecision extends RequestContext {
-  analysisId: string;
-  newStatus: DecisionStatus;
-  operatorId: string;
-  /** Free text typed in the Temporal UI/CLI (SPEC §9); stored by the activity, then purged with the analysis. */
-  comment?: string;
-  /** The API's way: the comment is already stored, only its id travels. */
-  commentId?: string;
-}
-
-export type DecisionRefusal = 'invalid_input' | 'operator_not_allowed' | 'analysis_not_found' | 'session_not_completed' | 'purged';
+export type DecisionRefusal =
+  | 'invalid_input'
+  | 'operator_not_allowed'
+  | 'analysis_not_found'
+  | 'session_not_completed'
+  | 'purged'
+  /** The recording activity failed for good (a fault, not a transient one). */
+  | 'not_recorded';
 
 export type DecisionOutcome =
   | {
@@ -133,10 +149,6 @@ export type DecisionOutcome =
       changed: boolean;
     }
   | { accepted: false; reason: DecisionRefusal; message: string };
-
-export interface ErasureRequest extends RequestContext {
-  operatorId: string;
-}
 
 export interface WebhookDeliveryInput {
   deliveryId: string;

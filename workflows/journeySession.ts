@@ -1,5 +1,16 @@
-import { ApplicationFailure, condition, proxyLocalActivities, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  patched,
+  proxyLocalActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { AiStatus } from '../src/domain/verdict';
 import {
   CorrelationId,
   LinkExpiresAt,
@@ -8,13 +19,28 @@ import {
   Verdict,
 } from '../src/temporal/searchAttributes';
 import { JourneySessionInput, JourneySessionState, RefusalType, completeJourneyUpdate, openLinkUpdate, stateQuery } from './definitions';
-import { DecisionQueue, Erasure, QueuedDecision, Retention, decisionApplier, drainLateDecisions, lifecycleActivities as acts } from './lifecycle';
+import {
+  DecisionQueue,
+  Erasure,
+  PATCHES,
+  QueuedDecision,
+  RefusedMessages,
+  Retention,
+  continueAsNewDue,
+  decisionApplier,
+  drainLateDecisions,
+  finishing,
+  untilCancelled,
+  lifecycleActivities as acts,
+} from './lifecycle';
 
 // The end user waits on these two writes (opening the link, completing the journey): run them
 // as local activities, in the workflow task that handles the update, without a round trip
-// through an activity task queue.
+// through an activity task queue. They give up after 30 s (the database down longer): the
+// update fails, the API has long answered 503, and the end user tries again.
 const forEndUser = proxyLocalActivities<Activities>({
   startToCloseTimeout: '10 seconds',
+  scheduleToCloseTimeout: '30 seconds',
   retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds' },
 });
 
@@ -27,24 +53,33 @@ const forEndUser = proxyLocalActivities<Activities>({
  *     the personal data is deleted and the workflow ends.
  */
 export async function journeySession(input: JourneySessionInput): Promise<JourneySessionState> {
-  const retention = new Retention(input.createdAt, input.dataRetention, input.retentionRevision, (purgeAt) => (state.purgeAt = purgeAt));
+  const carried = input.carried;
+  const refused = new RefusedMessages();
+  const retention = new Retention(
+    input.createdAt,
+    input.dataRetention,
+    input.retentionRevision,
+    (purgeAt) => (state.purgeAt = purgeAt),
+    refused,
+    carried?.purgeAt,
+  );
   const state: JourneySessionState = {
     sessionId: input.sessionId,
     organizationId: input.organizationId,
-    status: 'created',
-    verdict: null,
+    status: carried?.status ?? 'created',
+    verdict: carried?.verdict ?? null,
     linkExpiresAt: input.linkExpiresAt,
-    completedAt: null,
-    expiredAt: null,
+    completedAt: carried?.completedAt ?? null,
+    expiredAt: carried?.expiredAt ?? null,
     purgeAt: retention.purgeAt,
     purgedAt: null,
-    webhookDeliveryIds: [],
+    webhookDeliveryIds: [...(carried?.webhookDeliveryIds ?? [])],
   };
   const expiresAtMs = Date.parse(input.linkExpiresAt);
-  const decisions = new DecisionQueue();
+  const decisions = new DecisionQueue(refused);
   const erasure = new Erasure(() => state.purgedAt);
   let completionRequested = false;
-  let sessionEndSent = false;
+  let sessionEndSent = carried?.sessionEndSent ?? false;
 
   const isOpen = (): boolean => state.status === 'created' || state.status === 'in_progress';
   const publish = (): void => {
@@ -94,7 +129,15 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     completeJourneyUpdate,
     async () => {
       completionRequested = true;
-      const { verdict, completedAt } = await forEndUser.completeSession({ sessionId: input.sessionId });
+      let completed: { verdict: AiStatus; completedAt: string };
+      try {
+        completed = await forEndUser.completeSession({ sessionId: input.sessionId });
+      } catch (err) {
+        // A completion that failed for good must not hold back the link expiry and the purge.
+        if (patched(PATCHES.completionReset)) completionRequested = false;
+        throw err;
+      }
+      const { verdict, completedAt } = completed;
       state.status = 'completed';
       state.verdict = verdict;
       state.completedAt = completedAt;
@@ -113,54 +156,90 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
       state.verdict = newStatus;
       publish();
     },
+    queue: decisions,
+  });
+  const recordRefusals = (): Promise<void> => refused.record(input.organizationId, { type: 'session', id: input.sessionId });
+
+
+  const wake = (): boolean =>
+    erasure.requested ||
+    decisions.length > 0 ||
+    refused.length > 0 ||
+    retention.changed ||
+    (state.status === 'completed' && !sessionEndSent);
+
+  const cancelled = await untilCancelled(async () => {
+    for (;;) {
+      const linkDeadline = isOpen() && !completionRequested ? Math.max(0, expiresAtMs - Date.now()) : undefined;
+      const deadlines = [linkDeadline, retention.msUntilDue()].filter((d): d is number => d !== undefined);
+      if (deadlines.length > 0) await condition(wake, Math.min(...deadlines));
+      else await condition(wake);
+
+      if (refused.length > 0) await recordRefusals();
+      if (await retention.settle((purgeAt) => acts.recordPurgeAt({ sessionId: input.sessionId, purgeAt }))) publish();
+      if (erasure.requested || retention.due) return;
+      if (isOpen() && !completionRequested && Date.now() >= expiresAtMs) {
+        // The link died at its expiry instant, whenever this timer's task actually ran. The state
+        // follows the record, so whoever sees `expired` here finds it in PostgreSQL too.
+        await acts.expireSession({ sessionId: input.sessionId, at: input.linkExpiresAt });
+        state.status = 'expired';
+        state.expiredAt = input.linkExpiresAt;
+        publish();
+      }
+      if (state.status === 'completed' && !sessionEndSent) {
+        sessionEndSent = true;
+        const { deliveryId } = await acts.dispatchWebhook({
+          organizationId: input.organizationId,
+          event: 'session_end',
+          eventKey: `session_end:${input.sessionId}`,
+          sessionId: input.sessionId,
+          analysisId: null,
+          payload: { sessionId: input.sessionId, newStatus: state.verdict },
+        });
+        state.webhookDeliveryIds.push(deliveryId);
+      }
+      let next: QueuedDecision | undefined;
+      while ((next = decisions.shift())) await applyDecision(next);
+
+      // A long-lived session (many decisions or re-arms, or kept indefinitely) starts a fresh
+      // history before Temporal's limit, once no handler is running and nothing is queued.
+      if (continueAsNewDue(input.continueAsNewAfterEvents)) {
+        await condition(() => allHandlersFinished() || wake());
+        if (allHandlersFinished() && !wake() && !retention.due && !(isOpen() && Date.now() >= expiresAtMs)) {
+          await continueAsNew<typeof journeySession>({
+            ...input,
+            retentionRevision: retention.appliedRevision,
+            carried: {
+              status: state.status,
+              verdict: state.verdict,
+              completedAt: state.completedAt,
+              expiredAt: state.expiredAt,
+              purgeAt: retention.purgeAt,
+              sessionEndSent,
+              webhookDeliveryIds: state.webhookDeliveryIds.slice(-20),
+              runs: (carried?.runs ?? 0) + 1,
+            },
+          });
+        }
+      }
+    }
   });
 
+  // A cancel request (Temporal UI/CLI) purges too, shielded from that cancellation, and the
+  // workflow ends cleanly: nothing that must be deleted depends on how the workflow stops.
+  return finishing(cancelled, async () => {
+    // A completion in flight finishes first, so the purge is the last write.
+    await condition(() => !completionRequested || state.status === 'completed');
+    const { purgedAt } = await acts.purgeSession({
+      sessionId: input.sessionId,
+      organizationId: input.organizationId,
+      ...erasure.purgedBy(cancelled),
+    });
+    state.status = 'purged';
+    state.purgedAt = purgedAt;
+    publish();
 
-  for (;;) {
-    const linkDeadline = isOpen() && !completionRequested ? Math.max(0, expiresAtMs - Date.now()) : undefined;
-    const deadlines = [linkDeadline, retention.msUntilDue()].filter((d): d is number => d !== undefined);
-    const wake = (): boolean =>
-      erasure.requested || decisions.length > 0 || retention.changed || (state.status === 'completed' && !sessionEndSent);
-    if (deadlines.length > 0) await condition(wake, Math.min(...deadlines));
-    else await condition(wake);
-
-    if (await retention.settle((purgeAt) => acts.recordPurgeAt({ sessionId: input.sessionId, purgeAt }))) publish();
-    if (erasure.requested || retention.due) break;
-    if (isOpen() && !completionRequested && Date.now() >= expiresAtMs) {
-      // The link died at its expiry instant, whenever this timer's task actually ran. The state
-      // follows the record, so whoever sees `expired` here finds it in PostgreSQL too.
-      await acts.expireSession({ sessionId: input.sessionId, at: input.linkExpiresAt });
-      state.status = 'expired';
-      state.expiredAt = input.linkExpiresAt;
-      publish();
-    }
-    if (state.status === 'completed' && !sessionEndSent) {
-      sessionEndSent = true;
-      const { deliveryId } = await acts.dispatchWebhook({
-        organizationId: input.organizationId,
-        event: 'session_end',
-        eventKey: `session_end:${input.sessionId}`,
-        sessionId: input.sessionId,
-        analysisId: null,
-        payload: { sessionId: input.sessionId, newStatus: state.verdict },
-      });
-      state.webhookDeliveryIds.push(deliveryId);
-    }
-    let next: QueuedDecision | undefined;
-    while ((next = decisions.shift())) await applyDecision(next);
-  }
-
-  // A completion in flight finishes first, so the purge is the last write.
-  await condition(() => !completionRequested || state.status === 'completed');
-  const { purgedAt } = await acts.purgeSession({
-    sessionId: input.sessionId,
-    organizationId: input.organizationId,
-    ...erasure.purgedBy(),
+    await drainLateDecisions(decisions, applyDecision, { messages: refused, record: recordRefusals });
+    return state;
   });
-  state.status = 'purged';
-  state.purgedAt = purgedAt;
-  publish();
-
-  await drainLateDecisions(decisions, applyDecision);
-  return state;
 }

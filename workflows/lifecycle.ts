@@ -1,10 +1,31 @@
 // Pieces shared by the session and standalone-analysis workflows: the analyst decision queue,
 // the retention deadline and the erasure request. Deterministic: workflow APIs and pure domain
 // code only.
-import { allHandlersFinished, condition, currentUpdateInfo, proxyActivities, setHandler, uuid4 } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  currentUpdateInfo,
+  isCancellation,
+  patched,
+  proxyActivities,
+  setHandler,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { AuditActor, AuditContext } from '../src/audit/ledger';
-import { durationToMs, parseDuration } from '../src/domain/duration';
+import {
+  analystDecisionSchema,
+  checkAnalystDecision,
+  checkRetentionChange,
+  describeIssues,
+  erasureRequestSchema,
+  type MessageRefusal,
+} from '../src/domain/messages';
+import { parseDuration } from '../src/domain/duration';
+import { purgeAtFor } from '../src/domain/retention';
 import {
   analystDecisionSignal,
   decideUpdate,
@@ -16,16 +37,35 @@ import {
   type RetentionChange,
 } from './definitions';
 
-/** Short PostgreSQL writes: retried with backoff until the database answers. */
+export { purgeAtFor };
+
+/**
+ * Workflow code has shipped: each change of what a workflow does is taken only by runs that
+ * reach it with this code (patched() records a marker; replays of older histories take the
+ * old path). Names start with the branch that introduced them.
+ */
+export const PATCHES = {
+  /** Malformed signals are refused and audited in the handler, never queued for an activity. */
+  validateMessages: 'rel-core-validate-messages',
+  /** A decision whose recording fails for good answers its update and the workflow goes on. */
+  decisionFailure: 'rel-core-decision-failure',
+  /** A failed completion clears the flag that holds back the link expiry and the purge. */
+  completionReset: 'rel-core-completion-reset',
+  /** A cancel request purges (in a non-cancellable scope) and ends the workflow cleanly. */
+  cancelPurges: 'rel-core-cancel-purges',
+  /** Long-lived workflows continue as new, carrying their state. */
+  continueAsNew: 'rel-core-continue-as-new',
+} as const;
+
+/**
+ * Short PostgreSQL writes: transient faults (database unreachable, serialization failures)
+ * are retried with backoff until the database answers; the activities turn anything else into
+ * a non-retryable failure (activities/classify.ts).
+ */
 export const lifecycleActivities = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
-
-/** Retention counts from creation; null keeps indefinitely. */
-export function purgeAtFor(createdAt: string, dataRetention: string | null): string | null {
-  return dataRetention === null ? null : new Date(Date.parse(createdAt) + durationToMs(dataRetention)).toISOString();
-}
 
 /**
  * What a `retentionChanged` signal does to a workflow whose retention is at `revision`: the new
@@ -56,23 +96,66 @@ export interface QueuedDecision {
 }
 
 /**
+ * Signals refused as malformed, waiting for the main loop to audit them (outcome failure).
+ * Only where validation failed and the well-formed ids are kept, never the message itself.
+ */
+export class RefusedMessages {
+  private items: { refusal: MessageRefusal; key: string }[] = [];
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  push(refusal: MessageRefusal): void {
+    this.items.push({ refusal, key: uuid4() });
+  }
+
+  /** Audits each refusal through an activity (idempotent by key), in arrival order. */
+  async record(organizationId: string, subject: { type: 'session' | 'analysis'; id: string }): Promise<void> {
+    let next: { refusal: MessageRefusal; key: string } | undefined;
+    while ((next = this.items.shift())) {
+      await lifecycleActivities.recordRefusedMessage({ organizationId, subject, refusal: next.refusal, key: `refused:${subject.id}:${next.key}` });
+    }
+  }
+}
+
+/**
  * Decisions are applied one at a time, in arrival order, by the workflow's main loop,
  * whether they came as a signal (UI/CLI) or an update (API). Constructing it registers both.
  */
 export class DecisionQueue {
   private items: QueuedDecision[] = [];
 
-  constructor() {
+  constructor(private readonly refused: RefusedMessages) {
     setHandler(analystDecisionSignal, (decision) => this.fromSignal(decision));
-    setHandler(decideUpdate, (decision) => this.fromUpdate(decision));
+    setHandler(decideUpdate, (decision) => this.fromUpdate(decision), {
+      // The API validates before it sends; a malformed update (CLI/UI) is rejected here, before
+      // it enters the history.
+      validator: (decision) => {
+        const problem = describeIssues(analystDecisionSchema, decision);
+        if (problem) throw ApplicationFailure.nonRetryable(`malformed decision: ${problem}`, 'InvalidMessage');
+      },
+    });
   }
 
   get length(): number {
     return this.items.length;
   }
 
-  fromSignal(decision: AnalystDecision): void {
-    this.items.push({ decision, key: `signal:${uuid4()}` });
+  fromSignal(decision: unknown): void {
+    // A signal typed in the Temporal UI/CLI can hold anything (`--input null`): refused and
+    // audited here, before any activity sees it.
+    const checked = checkAnalystDecision(decision);
+    if (!checked.ok && patched(PATCHES.validateMessages)) {
+      this.refused.push(checked.refusal);
+      return;
+    }
+    this.items.push({ decision: decision as AnalystDecision, key: `signal:${uuid4()}` });
+  }
+
+  /** A decision taken out by an interrupted applier goes back to the front. */
+  unshift(item: QueuedDecision): void {
+    this.items.unshift(item);
   }
 
   fromUpdate(decision: AnalystDecision): Promise<DecisionOutcome> {
@@ -96,16 +179,32 @@ export function decisionApplier(opts: {
   scope: { sessionId: string } | { analysisId: string };
   webhookDeliveryIds: string[];
   onChanged?: (outcome: DecisionOutcome & { accepted: true }) => void;
+  /** Where an item interrupted by cancellation goes back, to be refused after the purge. */
+  queue?: DecisionQueue;
 }): (item: QueuedDecision) => Promise<void> {
   return async (item) => {
-    const { outcome, webhook } = await lifecycleActivities.recordDecision({
-      decision: item.decision,
-      decisionKey: `${opts.subjectId}:${item.key}`,
-      organizationId: opts.organizationId,
-      scope: opts.scope,
-    });
-    if (outcome.accepted && outcome.changed) opts.onChanged?.(outcome);
-    if (webhook) opts.webhookDeliveryIds.push((await lifecycleActivities.dispatchWebhook(webhook)).deliveryId);
+    let outcome: DecisionOutcome;
+    try {
+      const recorded = await lifecycleActivities.recordDecision({
+        decision: item.decision,
+        decisionKey: `${opts.subjectId}:${item.key}`,
+        organizationId: opts.organizationId,
+        scope: opts.scope,
+      });
+      outcome = recorded.outcome;
+      if (outcome.accepted && outcome.changed) opts.onChanged?.(outcome);
+      if (recorded.webhook) opts.webhookDeliveryIds.push((await lifecycleActivities.dispatchWebhook(recorded.webhook)).deliveryId);
+    } catch (err) {
+      if (isCancellation(err)) {
+        // Retried after the purge under the same key: it replays or is refused as purged.
+        opts.queue?.unshift(item);
+        throw err;
+      }
+      // Only a permanent fault reaches here (transient ones are retried): answer and go on,
+      // so one bad decision never blocks the queue, the expiry or the purge.
+      if (!patched(PATCHES.decisionFailure)) throw err;
+      outcome = { accepted: false, reason: 'not_recorded', message: 'the decision could not be recorded' };
+    }
     item.reply?.(outcome);
   };
 }
@@ -117,13 +216,53 @@ export const msUntil = (iso: string | null): number | undefined =>
  * After the purge: decisions still queued, or arriving while handlers finish, are refused
  * (and audited) by the recording activity, which finds the analysis purged.
  */
-export async function drainLateDecisions(queue: DecisionQueue, apply: (item: QueuedDecision) => Promise<void>): Promise<void> {
+export async function drainLateDecisions(
+  queue: DecisionQueue,
+  apply: (item: QueuedDecision) => Promise<void>,
+  refused?: { messages: RefusedMessages; record: () => Promise<void> },
+): Promise<void> {
   for (;;) {
     let late: QueuedDecision | undefined;
     while ((late = queue.shift())) await apply(late);
-    if (allHandlersFinished()) return;
-    await condition(() => queue.length > 0 || allHandlersFinished());
+    if (refused && refused.messages.length > 0) await refused.record();
+    if (allHandlersFinished() && queue.length === 0 && (refused?.messages.length ?? 0) === 0) return;
+    await condition(() => queue.length > 0 || (refused?.messages.length ?? 0) > 0 || allHandlersFinished());
   }
+}
+
+/**
+ * Runs the workflow's main loop; returns true if it ended because the workflow was asked to
+ * cancel (a cancel request from the UI/CLI), after which the caller purges in a
+ * non-cancellable scope (`finishing`). Old histories keep ending as Canceled.
+ */
+export async function untilCancelled(main: () => Promise<void>): Promise<boolean> {
+  try {
+    await main();
+    return false;
+  } catch (err) {
+    if (isCancellation(err) && patched(PATCHES.cancelPurges)) return true;
+    throw err;
+  }
+}
+
+/** The purge and what follows it, shielded from a cancellation that already happened. */
+export function finishing<T>(cancelled: boolean, fn: () => Promise<T>): Promise<T> {
+  return cancelled ? CancellationScope.nonCancellable(fn) : fn();
+}
+
+/** Above this many history events a workflow continues as new (unless Temporal suggests it first). */
+export const DEFAULT_CONTINUE_AS_NEW_AFTER_EVENTS = 10_000;
+
+/**
+ * Whether the workflow should continue as new now: Temporal suggests it, or the history grew
+ * past the bound (10,000 events by default: about a thousand decisions, far below the
+ * 51,200-event limit where Temporal terminates a workflow). The patch is checked last, so
+ * the marker is written only once the workflow actually continues.
+ */
+export function continueAsNewDue(afterEvents: number | undefined): boolean {
+  const info = workflowInfo();
+  const due = info.continueAsNewSuggested || info.historyLength >= (afterEvents ?? DEFAULT_CONTINUE_AS_NEW_AFTER_EVENTS);
+  return due && patched(PATCHES.continueAsNew);
 }
 
 /**
@@ -141,10 +280,18 @@ export class Retention {
     dataRetention: string | null,
     revision = 0,
     onChange: (purgeAt: string | null) => void = () => undefined,
+    refused?: RefusedMessages,
+    /** A continued run carries the purge instant it had, re-arms included. */
+    carriedPurgeAt?: string | null,
   ) {
-    this.purgeAt = purgeAtFor(createdAt, dataRetention);
+    this.purgeAt = carriedPurgeAt !== undefined ? carriedPurgeAt : purgeAtFor(createdAt, dataRetention);
     this.revision = revision;
     setHandler(retentionChangedSignal, (change) => {
+      const checked = checkRetentionChange(change);
+      if (!checked.ok && refused && patched(PATCHES.validateMessages)) {
+        refused.push(checked.refusal);
+        return;
+      }
       const applied = applyRetentionChange(this.createdAt, this.revision, change);
       if (!applied) return;
       this.purgeAt = applied.purgeAt;
@@ -158,6 +305,11 @@ export class Retention {
   /** A change arrived that the main loop has not taken yet. */
   get changed(): boolean {
     return this.pending;
+  }
+
+  /** The settings revision applied last: carried across continue-as-new. */
+  get appliedRevision(): number {
+    return this.revision;
   }
 
   get due(): boolean {
@@ -189,22 +341,31 @@ export class Erasure {
   request: ErasureRequest | null = null;
 
   constructor(purgedAt: () => string | null) {
-    setHandler(eraseUpdate, async (request) => {
-      this.request ??= request;
-      await condition(() => purgedAt() !== null);
-      return { purgedAt: purgedAt()! };
-    });
+    setHandler(
+      eraseUpdate,
+      async (request) => {
+        this.request ??= request;
+        await condition(() => purgedAt() !== null);
+        return { purgedAt: purgedAt()! };
+      },
+      {
+        validator: (request) => {
+          const problem = describeIssues(erasureRequestSchema, request);
+          if (problem) throw ApplicationFailure.nonRetryable(`malformed erasure request: ${problem}`, 'InvalidMessage');
+        },
+      },
+    );
   }
 
   get requested(): boolean {
     return this.request !== null;
   }
 
-  /** Who the purge is recorded for: the operator who asked, or retention. */
-  purgedBy(): { actor: AuditActor; context: AuditContext } {
+  /** Who the purge is recorded for: the operator who asked, a cancel request, or retention. */
+  purgedBy(cancelled = false): { actor: AuditActor; context: AuditContext; reason?: 'cancellation' } {
     const r = this.request;
-    return r
-      ? { actor: { type: 'operator', id: r.operatorId }, context: { requestId: r.requestId, ip: r.ip, userAgent: r.userAgent } }
-      : { actor: { type: 'system', id: 'retention' }, context: {} };
+    if (r) return { actor: { type: 'operator', id: r.operatorId }, context: { requestId: r.requestId, ip: r.ip, userAgent: r.userAgent } };
+    if (cancelled) return { actor: { type: 'system', id: 'cancellation' }, context: {}, reason: 'cancellation' };
+    return { actor: { type: 'system', id: 'retention' }, context: {} };
   }
 }

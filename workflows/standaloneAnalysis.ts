@@ -1,23 +1,44 @@
-import { condition, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import { PurgeAt } from '../src/temporal/searchAttributes';
 import { StandaloneAnalysisInput, StandaloneAnalysisState, analysisStateQuery } from './definitions';
-import { DecisionQueue, Erasure, QueuedDecision, Retention, decisionApplier, drainLateDecisions, lifecycleActivities as acts } from './lifecycle';
+import {
+  DecisionQueue,
+  Erasure,
+  QueuedDecision,
+  RefusedMessages,
+  Retention,
+  continueAsNewDue,
+  decisionApplier,
+  drainLateDecisions,
+  finishing,
+  untilCancelled,
+  lifecycleActivities as acts,
+} from './lifecycle';
 
 /**
  * An analysis outside any journey session (`analysis-<analysisId>`): it takes analysts'
  * decisions and sends decision webhooks until retention (counted from its creation) purges it.
  */
 export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promise<StandaloneAnalysisState> {
-  const retention = new Retention(input.createdAt, input.dataRetention, input.retentionRevision, (purgeAt) => (state.purgeAt = purgeAt));
+  const carried = input.carried;
+  const refused = new RefusedMessages();
+  const retention = new Retention(
+    input.createdAt,
+    input.dataRetention,
+    input.retentionRevision,
+    (purgeAt) => (state.purgeAt = purgeAt),
+    refused,
+    carried?.purgeAt,
+  );
   const state: StandaloneAnalysisState = {
     analysisId: input.analysisId,
     organizationId: input.organizationId,
     status: 'active',
     purgeAt: retention.purgeAt,
     purgedAt: null,
-    webhookDeliveryIds: [],
+    webhookDeliveryIds: [...(carried?.webhookDeliveryIds ?? [])],
   };
-  const decisions = new DecisionQueue();
+  const decisions = new DecisionQueue(refused);
   const erasure = new Erasure(() => state.purgedAt);
 
   const publish = (): void => {
@@ -32,29 +53,47 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
     subjectId: input.analysisId,
     scope: { analysisId: input.analysisId },
     webhookDeliveryIds: state.webhookDeliveryIds,
+    queue: decisions,
+  });
+  const recordRefusals = (): Promise<void> => refused.record(input.organizationId, { type: 'analysis', id: input.analysisId });
+  const wake = (): boolean => erasure.requested || decisions.length > 0 || refused.length > 0 || retention.changed;
+
+  const cancelled = await untilCancelled(async () => {
+    for (;;) {
+      const purgeDeadline = retention.msUntilDue();
+      if (purgeDeadline !== undefined) await condition(wake, purgeDeadline);
+      else await condition(wake);
+
+      if (refused.length > 0) await recordRefusals();
+      if (await retention.settle((purgeAt) => acts.recordPurgeAt({ analysisId: input.analysisId, purgeAt }))) publish();
+      if (erasure.requested || retention.due) return;
+      let next: QueuedDecision | undefined;
+      while ((next = decisions.shift())) await applyDecision(next);
+
+      if (continueAsNewDue(input.continueAsNewAfterEvents)) {
+        await condition(() => allHandlersFinished() || wake());
+        if (allHandlersFinished() && !wake() && !retention.due) {
+          await continueAsNew<typeof standaloneAnalysis>({
+            ...input,
+            retentionRevision: retention.appliedRevision,
+            carried: { purgeAt: retention.purgeAt, webhookDeliveryIds: state.webhookDeliveryIds.slice(-20), runs: (carried?.runs ?? 0) + 1 },
+          });
+        }
+      }
+    }
   });
 
-
-  for (;;) {
-    const wake = (): boolean => erasure.requested || decisions.length > 0 || retention.changed;
-    const purgeDeadline = retention.msUntilDue();
-    if (purgeDeadline !== undefined) await condition(wake, purgeDeadline);
-    else await condition(wake);
-
-    if (await retention.settle((purgeAt) => acts.recordPurgeAt({ analysisId: input.analysisId, purgeAt }))) publish();
-    if (erasure.requested || retention.due) break;
-    let next: QueuedDecision | undefined;
-    while ((next = decisions.shift())) await applyDecision(next);
-  }
-
-  const { purgedAt } = await acts.purgeStandaloneAnalysis({
-    analysisId: input.analysisId,
-    organizationId: input.organizationId,
-    ...erasure.purgedBy(),
+  // A cancel request purges too (non-cancellable), and the workflow ends cleanly.
+  return finishing(cancelled, async () => {
+    const { purgedAt } = await acts.purgeStandaloneAnalysis({
+      analysisId: input.analysisId,
+      organizationId: input.organizationId,
+      ...erasure.purgedBy(cancelled),
+    });
+    state.status = 'purged';
+    state.purgedAt = purgedAt;
+    publish();
+    await drainLateDecisions(decisions, applyDecision, { messages: refused, record: recordRefusals });
+    return state;
   });
-  state.status = 'purged';
-  state.purgedAt = purgedAt;
-  publish();
-  await drainLateDecisions(decisions, applyDecision);
-  return state;
 }

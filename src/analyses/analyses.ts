@@ -4,7 +4,7 @@ import { problems } from '../api/problem';
 import type { CreateStandaloneAnalysisBody } from '../api/schemas';
 import { appendAuditEvent, type AuditActor, type AuditContext } from '../audit/ledger';
 import type { Db } from '../db/knex';
-import { durationToMs } from '../domain/duration';
+import { purgeDateFor } from '../domain/retention';
 import { analysisView, type AnalysisRow } from '../sessions/sessions';
 import { settingsForCreation } from '../settings/settings';
 import { CorrelationId, OrganizationId, PurgeAt } from '../temporal/searchAttributes';
@@ -46,7 +46,7 @@ export async function createStandaloneAnalysis(deps: AnalysisDeps, caller: Calle
   return deps.db.transaction(async (trx) => {
     // Read under a shared lock: a concurrent retention change waits, then re-arms this one too.
     const settings = await settingsForCreation(trx, organizationId);
-    const purgeAt = settings.dataRetention ? new Date(now.getTime() + durationToMs(settings.dataRetention)) : null;
+    const purgeAt = purgeDateFor(now, settings.dataRetention);
     let entityId = body.entityId;
     if (entityId) {
       const entity = await trx('entities').where({ id: entityId, organization_id: organizationId }).first('id', 'purged_at');
@@ -108,6 +108,7 @@ const refusalStatus: Record<DecisionRefusal, (message: string) => Error> = {
   analysis_not_found: () => problems.notFound('analysis'),
   session_not_completed: (m) => problems.conflict(m),
   purged: (m) => problems.gone(m),
+  not_recorded: (m) => problems.conflict(m),
 };
 
 /**
@@ -130,8 +131,19 @@ export async function decideAnalysis(
   // The comment may hold personal data: it stays in PostgreSQL (purged with the analysis); only its id travels.
   let commentId: string | undefined;
   if (body.comment) {
-    commentId = randomUUID();
-    await deps.db('decision_comments').insert({ id: commentId, organization_id: caller.organizationId, analysis_id: analysisId, comment: body.comment });
+    const id = randomUUID();
+    // Share-locked with the status re-checked (the purge locks session and analyses FOR
+    // UPDATE, in that order): a comment never lands in an analysis already purged.
+    await deps.db.transaction(async (trx) => {
+      if (analysis.session_id) {
+        const session = await trx('sessions').where({ id: analysis.session_id }).forShare().first('status');
+        if (session?.status === 'purged') throw problems.gone('this session was purged');
+      }
+      const locked = await trx('analyses').where({ id: analysisId }).forShare().first('status');
+      if (!locked || locked.status === 'purged') throw problems.gone('this analysis was purged');
+      await trx('decision_comments').insert({ id, organization_id: caller.organizationId, analysis_id: analysisId, comment: body.comment });
+    });
+    commentId = id;
   }
   const workflowId = analysis.session_id ? sessionWorkflowId(analysis.session_id) : analysisWorkflowId(analysisId);
   try {

@@ -1,9 +1,9 @@
 import { ServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { problems } from '../api/problem';
-import { createRetentionActivities } from '../../activities/retention';
 import type { AuditContext } from '../audit/ledger';
 import type { Db } from '../db/knex';
 import { eraseUpdate, sessionWorkflowId } from '../../workflows/definitions';
+import { purgeSessionRecord } from '../purge/purge';
 import { findSession } from './sessions';
 
 export interface ErasureResult {
@@ -17,7 +17,7 @@ export interface ErasureResult {
  * purge as retention's, recorded as the operator's deletion), then ends; the answer comes once
  * the data is gone. Idempotent: an already purged session answers with its tombstone and
  * nothing is recorded again. Should the workflow no longer run (terminated by hand in the
- * Temporal UI), the purge runs here instead, with the same code.
+ * Temporal UI), the purge runs here instead, with the same purge module (src/purge/purge.ts).
  */
 export async function eraseSession(
   deps: { db: Db; temporal: Client; auditKey: string },
@@ -36,7 +36,7 @@ export async function eraseSession(
       throw problems.unavailable('Temporal is unreachable, so the session cannot be erased now; nothing was deleted');
     }
     if (!(err instanceof WorkflowNotFoundError)) throw err;
-    const { purgedAt } = await createRetentionActivities({ db: deps.db, config: { AUDIT_HMAC_KEY: deps.auditKey } }).purgeSession({
+    const { purgedAt } = await purgeSessionRecord(deps.db, deps.auditKey, {
       sessionId: row.id,
       organizationId,
       actor: { type: 'operator', id: who.operatorId },

@@ -3,6 +3,7 @@ import { Client, WorkflowUpdateFailedError, WorkflowNotFoundError } from '@tempo
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db/knex';
 import { durationToMs } from '../domain/duration';
+import { purgeDateFor } from '../domain/retention';
 import { hashToken, newLinkToken } from '../orgs/credentials';
 import { settingsForCreation } from '../settings/settings';
 import { CorrelationId, LinkExpiresAt, OrganizationId, PurgeAt, SessionStatus } from '../temporal/searchAttributes';
@@ -114,7 +115,7 @@ export async function createSession(deps: SessionDeps, caller: Caller, body: Cre
     const settings = await settingsForCreation(trx, organizationId);
     const linkExpiry = body.linkExpiry ?? settings.sessionLinkExpiry;
     const linkExpiresAt = new Date(createdAt.getTime() + durationToMs(linkExpiry));
-    const purgeAt = settings.dataRetention ? new Date(createdAt.getTime() + durationToMs(settings.dataRetention)) : null;
+    const purgeAt = purgeDateFor(createdAt, settings.dataRetention);
     await trx('entities').insert({
       id: entityId,
       organization_id: organizationId,
@@ -249,17 +250,32 @@ export async function uploadDocument(
     throw problems.tooLarge(`documents are limited to ${deps.maxDocumentBytes} bytes`);
   }
   const id = randomUUID();
-  await deps.db('documents').insert({
-    id,
-    organization_id: row.organization_id,
-    session_id: row.id,
-    type: doc.type,
-    file_name: doc.fileName,
-    content_type: doc.contentType,
-    size_bytes: content.length,
-    content,
+  // Serialized with the workflow's writes: the purge and the completion lock the session row
+  // FOR UPDATE, this write FOR SHARE with its status re-checked, so an upload either lands
+  // before a purge (and is purged with the rest) or is refused after it.
+  await deps.db.transaction(async (trx) => {
+    const locked = await lockSessionForWrite(trx, row.id);
+    assertLinkUsable(locked);
+    if (locked.status === 'completed') throw problems.conflict('this session is already completed');
+    await trx('documents').insert({
+      id,
+      organization_id: row.organization_id,
+      session_id: row.id,
+      type: doc.type,
+      file_name: doc.fileName,
+      content_type: doc.contentType,
+      size_bytes: content.length,
+      content,
+    });
   });
   return { id };
+}
+
+/** The session row, share-locked until the caller's transaction ends (see uploadDocument). */
+async function lockSessionForWrite(trx: Db, sessionId: string): Promise<SessionRow> {
+  const row = await trx<SessionRow>('sessions').where({ id: sessionId }).forShare().first();
+  if (!row) throw problems.notFound('session');
+  return row;
 }
 
 export async function completeJourney(deps: SessionDeps, token: string) {
@@ -280,28 +296,33 @@ export async function addSessionAnalysis(
   sessionId: string,
   body: { documentId?: string; kind: string; status: string; result?: Record<string, unknown> },
 ) {
-  const session = await findSession(db, organizationId, sessionId);
-  if (session.status === 'purged') throw problems.gone('this session was deleted');
-  if (session.status !== 'created' && session.status !== 'in_progress') {
-    throw problems.conflict(`analyses can be added while the session is open; it is ${session.status}`);
-  }
-  if (body.documentId) {
-    const doc = await db('documents').where({ id: body.documentId, session_id: sessionId }).first('id');
-    if (!doc) throw problems.validation([{ path: 'documentId', message: 'is not a document of this session' }]);
-  }
-  const id = randomUUID();
-  await db('analyses').insert({
-    id,
-    organization_id: organizationId,
-    session_id: sessionId,
-    entity_id: session.entity_id,
-    document_id: body.documentId ?? null,
-    kind: body.kind,
-    status: body.status,
-    result: body.result ? JSON.stringify(body.result) : null,
-    correlation_id: session.correlation_id,
+  await findSession(db, organizationId, sessionId);
+  // Under the session's share lock, status re-checked: completion (FOR UPDATE) consolidates the
+  // verdict either after this analysis is committed, counting it, or before, and this is a 409.
+  return db.transaction(async (trx) => {
+    const session = await lockSessionForWrite(trx, sessionId);
+    if (session.status === 'purged') throw problems.gone('this session was deleted');
+    if (session.status !== 'created' && session.status !== 'in_progress') {
+      throw problems.conflict(`analyses can be added while the session is open; it is ${session.status}`);
+    }
+    if (body.documentId) {
+      const doc = await trx('documents').where({ id: body.documentId, session_id: sessionId }).first('id');
+      if (!doc) throw problems.validation([{ path: 'documentId', message: 'is not a document of this session' }]);
+    }
+    const id = randomUUID();
+    await trx('analyses').insert({
+      id,
+      organization_id: organizationId,
+      session_id: sessionId,
+      entity_id: session.entity_id,
+      document_id: body.documentId ?? null,
+      kind: body.kind,
+      status: body.status,
+      result: body.result ? JSON.stringify(body.result) : null,
+      correlation_id: session.correlation_id,
+    });
+    return { id, sessionId, entityId: session.entity_id, status: body.status };
   });
-  return { id, sessionId, entityId: session.entity_id, status: body.status };
 }
 
 export async function listSessions(

@@ -1,0 +1,39 @@
+import { describePermanentFailure, isTransientFailure } from '../../src/domain/failures';
+
+const pgError = (code: string) => Object.assign(new Error(`pg ${code}`), { code });
+
+describe('isTransientFailure', () => {
+  it.each([
+    ['serialization failure', pgError('40001')],
+    ['deadlock', pgError('40P01')],
+    ['statement timeout', pgError('57014')],
+    ['server shutting down', pgError('57P01')],
+    ['connection failure class 08', pgError('08006')],
+    ['too many connections (class 53)', pgError('53300')],
+    ['refused TCP connection', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })],
+    ['knex pool timeout', Object.assign(new Error('Knex: Timeout acquiring a connection'), { name: 'KnexTimeoutError' })],
+    ['pg dropped connection', new Error('Connection terminated unexpectedly')],
+    ['Temporal unavailable', Object.assign(new Error('14 UNAVAILABLE'), { name: 'ServiceError', code: 14 })],
+    ['wrapped cause', new Error('outer', { cause: pgError('40001') })],
+    ['aggregate of refused connections', new AggregateError([Object.assign(new Error('x'), { code: 'ECONNREFUSED' })])],
+  ])('retries a %s', (_what, err) => expect(isTransientFailure(err)).toBe(true));
+
+  it.each([
+    ['TypeError (reading a field of null)', new TypeError("Cannot read properties of null (reading 'requestId')")],
+    ['invalid uuid syntax', pgError('22P02')],
+    ['check constraint', pgError('23514')],
+    ['undefined column', pgError('42703')],
+    ['Temporal invalid argument', Object.assign(new Error('3 INVALID_ARGUMENT'), { name: 'ServiceError', code: 3 })],
+    ['a thrown string', 'boom'],
+    ['null', null],
+  ])('does not retry a %s', (_what, err) => expect(isTransientFailure(err)).toBe(false));
+});
+
+describe('describePermanentFailure', () => {
+  it('names the class and code, never the message', () => {
+    const err = Object.assign(new Error('invalid input syntax for type uuid: "Ada Lovelace"'), { code: '22P02' });
+    expect(describePermanentFailure(err)).toBe('Error 22P02');
+    expect(describePermanentFailure(new TypeError('Cannot read properties of null (reading "Ada")'))).toBe('TypeError');
+    expect(describePermanentFailure(undefined)).toBe('non-error thrown (undefined)');
+  });
+});
