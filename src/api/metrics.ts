@@ -13,6 +13,11 @@ interface Histogram {
 }
 
 const requests = new Map<string, number>();
+const rateLimited = new Map<string, number>();
+
+export function countRateLimited(limit: string): void {
+  rateLimited.set(limit, (rateLimited.get(limit) ?? 0) + 1);
+}
 const latency = new Map<string, Histogram>();
 
 export function observeHttp(method: string, route: string, status: number, seconds: number): void {
@@ -38,6 +43,9 @@ export async function renderMetrics(db: Db): Promise<string> {
     lines.push(`kyc_http_request_duration_seconds_bucket{${k},le="+Inf"} ${h.count}`);
     lines.push(`kyc_http_request_duration_seconds_sum{${k}} ${h.sum}`, `kyc_http_request_duration_seconds_count{${k}} ${h.count}`);
   }
+
+  lines.push('# HELP kyc_rate_limited_total Requests refused with 429 by this API process, by limit.', '# TYPE kyc_rate_limited_total counter');
+  for (const [k, v] of rateLimited) lines.push(`kyc_rate_limited_total{limit="${k}"} ${v}`);
 
   const [deliveries, attempts, ledger, sessionsPurged, analysesPurged] = await Promise.all([
     db('webhook_deliveries').select('status').count('* as n').groupBy('status'),

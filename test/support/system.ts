@@ -40,6 +40,12 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     WEBHOOK_RETRY_DELAYS_SECONDS: '1,1,1',
     LOG_LEVEL: 'silent',
     PORT: '0',
+    // Test files hammer one address (127.0.0.1): limits high unless a test sets its own.
+    RATE_LIMIT_IP: '1000000/1m',
+    RATE_LIMIT_UNAUTHENTICATED: '1000000/1m',
+    RATE_LIMIT_PRINCIPAL: '1000000/1m',
+    RATE_LIMIT_VERIFY: '1000000/1m',
+    RATE_LIMIT_WEBHOOK_TEST: '1000000/1m',
     ...overrides,
   });
 }
