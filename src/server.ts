@@ -11,8 +11,9 @@ async function main(): Promise<void> {
   const db = createDb(config.DATABASE_URL);
   const temporal = await createTemporalClient(config);
   const app = createApp({ config, db, temporal });
-  const server: Server = app.listen(config.PORT, () => {
-    log.info('api listening', { port: config.PORT, publicBaseUrl: config.PUBLIC_BASE_URL });
+  // HOST is loopback whenever WEBHOOK_ALLOW_PRIVATE_NETWORKS is on (src/config.ts).
+  const server: Server = app.listen(config.PORT, config.HOST, () => {
+    log.info('api listening', { host: config.HOST, port: config.PORT, publicBaseUrl: config.PUBLIC_BASE_URL });
   });
 
   let stopping = false;
