@@ -48,6 +48,8 @@ export const configSchema = z.object({
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Database-derived figures are recomputed at most this often, whatever the scrape rate. */
+  METRICS_CACHE_SECONDS: z.coerce.number().int().min(0).default(15),
   /** Operator tokens expire this long after they are issued (unset: no expiry). */
   OPERATOR_TOKEN_TTL: durationString.optional(),
   /** Ed25519 private key (PKCS#8 PEM, or its DER in base64) signing ledger checkpoints. */

@@ -12,7 +12,7 @@ import { clientIp, RateLimiter } from './rateLimit';
 import { analysisRoutes } from './routes/analyses';
 import { auditEventRoutes } from './routes/auditEvents';
 import { documentRoutes } from './routes/documents';
-import { healthRoutes } from './routes/health';
+import { healthRoutes, metricsRouter } from './routes/health';
 import { journeyRoutes } from './routes/journey';
 import { operatorRoutes } from './routes/operators';
 import { sessionRoutes } from './routes/sessions';
@@ -91,6 +91,22 @@ export function createApp(input: { config: Config; db: Db; temporal: Client }): 
       throw problems.methodNotAllowed(methods);
     });
   }
+  app.use(() => {
+    throw new HttpProblem(404, 'not-found', 'Not found', 'no such route');
+  });
+  app.use(errorHandler);
+  return app;
+}
+
+/** The app of METRICS_PORT's listener: /metrics only (bearer-checked when METRICS_TOKEN is set). */
+export function createMetricsApp(input: { config: Config; db: Db }): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use((_req, res, next) => {
+    res.set({ 'Referrer-Policy': 'no-referrer', 'X-Content-Type-Options': 'nosniff' });
+    next();
+  });
+  app.use(metricsRouter(input.db, input.config));
   app.use(() => {
     throw new HttpProblem(404, 'not-found', 'Not found', 'no such route');
   });

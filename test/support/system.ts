@@ -28,6 +28,7 @@ export interface TestSystem {
 }
 
 export const TEST_AUDIT_KEY = 'test-audit-key-0123456789abcdef0123456789abcdef';
+export const TEST_METRICS_TOKEN = 'test-metrics-token-0123456789';
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return parseConfig({
@@ -46,6 +47,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     RATE_LIMIT_PRINCIPAL: '1000000/1m',
     RATE_LIMIT_VERIFY: '1000000/1m',
     RATE_LIMIT_WEBHOOK_TEST: '1000000/1m',
+    METRICS_TOKEN: TEST_METRICS_TOKEN,
+    METRICS_CACHE_SECONDS: '0',
     ...overrides,
   });
 }
