@@ -28,6 +28,7 @@ export interface TestSystem {
 }
 
 export const TEST_AUDIT_KEY = 'test-audit-key-0123456789abcdef0123456789abcdef';
+export const TEST_METRICS_TOKEN = 'test-metrics-token-0123456789';
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return parseConfig({
@@ -40,6 +41,14 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     WEBHOOK_RETRY_DELAYS_SECONDS: '1,1,1',
     LOG_LEVEL: 'silent',
     PORT: '0',
+    // Test files hammer one address (127.0.0.1): limits high unless a test sets its own.
+    RATE_LIMIT_IP: '1000000/1m',
+    RATE_LIMIT_UNAUTHENTICATED: '1000000/1m',
+    RATE_LIMIT_PRINCIPAL: '1000000/1m',
+    RATE_LIMIT_VERIFY: '1000000/1m',
+    RATE_LIMIT_WEBHOOK_TEST: '1000000/1m',
+    METRICS_TOKEN: TEST_METRICS_TOKEN,
+    METRICS_CACHE_SECONDS: '0',
     ...overrides,
   });
 }

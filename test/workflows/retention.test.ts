@@ -73,7 +73,7 @@ async function startSession(organizationId: string) {
     { correlationId: `CRM-${randomUUID()}`, journeyId: 'onboarding', userInput: { firstName: 'Ada', lastName: 'Lovelace', birthDate: '1815-12-10' } },
     new Date(createdAtMs),
   );
-  const doc = await uploadDocument({ ...deps, maxDocumentBytes: 1 << 20 }, session.link.url.split('/').pop()!, {
+  const doc = await uploadDocument({ ...deps, maxDocumentBytes: 1 << 20, maxDocumentsPerSession: 20, maxSessionBytes: 1 << 24 }, session.link.url.split('/').pop()!, {
     type: 'passport',
     fileName: 'passport.jpg',
     contentType: 'image/jpeg',
