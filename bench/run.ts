@@ -4,7 +4,7 @@
 //   npm run bench -- --sizes 1000,10000 --concurrency 20,50         # the full set (long)
 //   npm run bench -- --sizes 1000 --cpu-prof bench-results/prof     # with V8 CPU profiles
 //
-// Flags: --sizes, --concurrency (lists), --ledger-appends N (0 = skip), --ledger-concurrency,
+// Flags: --sizes, --concurrency (lists), --journeys N (per run, default the size), --ledger-appends N (0 = skip), --ledger-concurrency,
 // --rearm N (retention re-arm on N open sessions, 0 = skip), --cpu-prof DIR, --out FILE.
 //
 // The run starts its own Temporal dev server and PostgreSQL database (test/support/globalSetup),
@@ -35,6 +35,8 @@ import { flag, numberList, percentiles, perSecond, pool, ratio } from './lib/sta
 const argv = process.argv.slice(2);
 const SIZES = numberList(argv, 'sizes', [200]);
 const CONCURRENCY = numberList(argv, 'concurrency', [20]);
+/** Journeys per run (bare and product); default: the size. Sessions opened stay the size. */
+const JOURNEYS = flag(argv, 'journeys') === undefined ? undefined : numberList(argv, 'journeys', [])[0];
 const LEDGER_APPENDS = numberList(argv, 'ledger-appends', [5000])[0];
 const LEDGER_CONCURRENCY = numberList(argv, 'ledger-concurrency', [20])[0];
 const REARM = numberList(argv, 'rearm', [SIZES[0]])[0];
@@ -186,6 +188,7 @@ async function main(): Promise<void> {
     for (const size of SIZES) {
       for (const concurrency of CONCURRENCY) {
         const tag = `${size}x${concurrency}-${randomUUID().slice(0, 8)}`;
+        const journeys = Math.min(JOURNEYS ?? size, size);
         const bareUrl = `${receiver.url}/bare`;
 
         say(`${size} sessions at ${concurrency}: bare starts`);
@@ -201,7 +204,7 @@ async function main(): Promise<void> {
         say(`${size} sessions at ${concurrency}: bare journeys`);
         const bareJourneyMs: number[] = [];
         const bareJourneys = await measured(procs, () =>
-          pool(size, concurrency, async (i) => {
+          pool(journeys, concurrency, async (i) => {
             const t = performance.now();
             const id = `journey-${tag}-${i}`;
             const handle = await client.workflow.start('bareJourney', { taskQueue: BARE_QUEUE, workflowId: `bare-${id}`, args: [{ url: bareUrl, id }] });
@@ -226,7 +229,7 @@ async function main(): Promise<void> {
         say(`${size} sessions at ${concurrency}: product journeys (${openProductSessions} sessions already open)`);
         const steps = { create: [] as number[], openLink: [] as number[], analysis: [] as number[], complete: [] as number[], completionToWebhook: [] as number[], decision: [] as number[], decisionToWebhook: [] as number[], journey: [] as number[] };
         const product = await measured(procs, () =>
-          pool(size, concurrency, async (i) => {
+          pool(journeys, concurrency, async (i) => {
             const t0 = performance.now();
             let t = t0;
             const lap = (into: number[]) => {
@@ -259,14 +262,15 @@ async function main(): Promise<void> {
             steps.journey.push(performance.now() - t0);
           }),
         );
-        productJourneys += size;
+        productJourneys += journeys;
 
         const bareStartsPerSecond = perSecond(size, bareStarts.ms);
-        const bareJourneysPerSecond = perSecond(size, bareJourneys.ms);
+        const bareJourneysPerSecond = perSecond(journeys, bareJourneys.ms);
         const productCreatesPerSecond = perSecond(size, productCreates.ms);
-        const productJourneysPerSecond = perSecond(size, product.ms);
+        const productJourneysPerSecond = perSecond(journeys, product.ms);
         const run = {
           sessions: size,
+          journeys,
           concurrency,
           throughput: {
             bareStartsPerSecond,
@@ -300,6 +304,7 @@ async function main(): Promise<void> {
       stickyCache: await stickyCacheFigures(workerMetricsPort),
     };
 
+    output.postgresTables = await tableScans(db);
     if (LEDGER_APPENDS > 0) {
       say(`ledger: ${LEDGER_APPENDS} appends in one organization at ${LEDGER_CONCURRENCY}`);
       output.ledger = await ledgerAppendRate(db, LEDGER_APPENDS, LEDGER_CONCURRENCY);
@@ -372,6 +377,15 @@ async function noLossCounts(db: Db, organizationId: string, receiver: WebhookRec
       checked: ledger.checked,
     },
   };
+}
+
+/** Sequential vs index scans per table of the run's database: a hot query without its index shows here. */
+async function tableScans(db: Db) {
+  const rows = await db('pg_stat_user_tables')
+    .select('relname', 'seq_scan', 'seq_tup_read', 'idx_scan', 'n_live_tup')
+    .orderBy('seq_tup_read', 'desc')
+    .limit(12);
+  return rows.map((r) => ({ table: r.relname, seqScans: Number(r.seq_scan), rowsReadBySeqScans: Number(r.seq_tup_read), indexScans: Number(r.idx_scan ?? 0), rows: Number(r.n_live_tup) }));
 }
 
 /** The worker's sticky cache counters from its Prometheus endpoint (see worker.ts). */

@@ -29,8 +29,12 @@ export const configSchema = z.object({
   LINK_EXPIRY_MIN: durationString.default('1m'),
   DATA_RETENTION_MIN: durationString.default('1d'),
   MAX_DOCUMENT_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
-  /** Worker tuning (docs/performance.md); unset = the SDK's defaults. */
-  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
+  /**
+   * Worker tuning (docs/performance.md). Sessions spend their life waiting on timers: a bounded
+   * sticky cache keeps the worker's memory flat however many are open (an evicted session
+   * replays its short history when its next task comes). Unset concurrency = the SDK's defaults.
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(300),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).optional(),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).optional(),
   /** host:port for the worker's Prometheus endpoint (SDK metrics: sticky cache, task latencies). */

@@ -67,7 +67,7 @@ export interface NodeProcess {
  */
 export function startNode(name: string, script: string, env: Record<string, string>, opts: { logFile: string; cpuProfDir?: string }): NodeProcess {
   const nodeArgs = ['--import', 'tsx'];
-  if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`, `--cpu-prof-name=${name}.cpuprofile`);
+  if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${path.join(opts.cpuProfDir, name)}`); // one file per thread
   fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
   const fd = fs.openSync(opts.logFile, 'w');
   const child = spawn(process.execPath, [...nodeArgs, script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });

@@ -42,7 +42,7 @@ export async function createWorker(opts: {
     activities: (opts.wrapActivities ?? ((a) => a))(
       createActivities({ db: opts.db, temporal: client, send: opts.send ?? sendWebhookRequest, config: opts.config, clock: opts.clock }),
     ),
-    ...(opts.config.WORKER_MAX_CACHED_WORKFLOWS !== undefined && { maxCachedWorkflows: opts.config.WORKER_MAX_CACHED_WORKFLOWS }),
+    maxCachedWorkflows: opts.config.WORKER_MAX_CACHED_WORKFLOWS,
     ...(opts.config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS !== undefined && {
       maxConcurrentWorkflowTaskExecutions: opts.config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     }),
