@@ -37,12 +37,12 @@ export class WebhookReceiver {
   }
 
   /** Resolves once `count` requests in all have arrived (fails the test after `timeoutMs`). */
-  waitForRequests(count: number, timeoutMs = 60_000): Promise<ReceivedRequest[]> {
+  waitForRequests(count: number, timeoutMs = 180_000): Promise<ReceivedRequest[]> {
     return this.waitUntil(() => this.requests.length >= count, `${count} request(s)`, timeoutMs).then(() => this.requests.slice());
   }
 
   /** Resolves with the requests to `path` once there are `count` of them. */
-  waitForPath(path: string, count = 1, timeoutMs = 60_000): Promise<ReceivedRequest[]> {
+  waitForPath(path: string, count = 1, timeoutMs = 180_000): Promise<ReceivedRequest[]> {
     return this.waitUntil(() => this.forPath(path).length >= count, `${count} request(s) to ${path}`, timeoutMs).then(() => this.forPath(path));
   }
 

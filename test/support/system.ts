@@ -137,14 +137,24 @@ export async function registerTestSearchAttributes(env: TestWorkflowEnvironment)
 
 /**
  * Polls `read` until `done` holds, for states that only show through a query or SQL
- * (no event to await). Fails with the last value after `timeoutMs`.
+ * (no event to await). A read that throws (a query timing out on a loaded machine, a
+ * worker still starting) counts as "not yet"; after `timeoutMs` the last error or value
+ * is reported. The bound only detects a hang: it is generous, never a speed claim.
  */
-export async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000, everyMs = 100): Promise<T> {
+export async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 180_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not reached within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
+    let outcome: { value: T } | { error: unknown };
+    try {
+      outcome = { value: await read() };
+    } catch (error) {
+      outcome = { error };
+    }
+    if ('value' in outcome && done(outcome.value)) return outcome.value;
+    if (Date.now() > deadline) {
+      if ('error' in outcome) throw outcome.error;
+      throw new Error(`condition not reached within ${timeoutMs} ms; last value: ${JSON.stringify(outcome.value)}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
