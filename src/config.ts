@@ -32,6 +32,18 @@ export const configSchema = z.object({
   LINK_EXPIRY_MIN: durationString.default('1m'),
   DATA_RETENTION_MIN: durationString.default('1d'),
   MAX_DOCUMENT_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
+  /**
+   * Worker tuning (docs/performance.md). Sessions spend their life waiting on timers: a bounded
+   * sticky cache keeps the worker's memory flat however many are open (an evicted session
+   * replays its short history when its next task comes). Unset concurrency = the SDK's defaults.
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(300),
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).optional(),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).optional(),
+  /** host:port for the worker's Prometheus endpoint (SDK metrics: sticky cache, task latencies). */
+  TEMPORAL_WORKER_METRICS_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').optional(),
+  /** Connections per process to PostgreSQL. */
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** Interface the API listens on; forced to loopback when private-network webhooks are allowed. */
   HOST: z.string().min(1).optional(),

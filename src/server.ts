@@ -8,7 +8,7 @@ import { createTemporalClient } from './temporal/client';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
-  const db = createDb(config.DATABASE_URL);
+  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
   const temporal = await createTemporalClient(config);
   const app = createApp({ config, db, temporal });
   // HOST is loopback whenever WEBHOOK_ALLOW_PRIVATE_NETWORKS is on (src/config.ts).

@@ -21,6 +21,8 @@ export class WebhookReceiver {
   respond: Responder = () => ({ status: 200, body: 'ok' });
   /** TCP connections accepted: a refused delivery must not even open one. */
   connections = 0;
+  /** Called with each request as it arrives (the benchmark keys its waits by body). */
+  readonly listeners: ((req: ReceivedRequest) => void)[] = [];
 
   async start(): Promise<this> {
     this.server.on('connection', () => {
@@ -80,6 +82,7 @@ export class WebhookReceiver {
         body: Buffer.concat(chunks).toString('utf8'),
       };
       const index = this.requests.push(received) - 1;
+      for (const listener of this.listeners) listener(received);
       const answer = this.respond(received, index);
       if (answer === 'hang') {
         this.hanging.add(res);
