@@ -29,6 +29,8 @@ export const configSchema = z.object({
   LINK_EXPIRY_MIN: durationString.default('1m'),
   DATA_RETENTION_MIN: durationString.default('1d'),
   MAX_DOCUMENT_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
+  /** How often the reconciler's Schedule runs (docs/reliability.md); `npm start` uses 1m. */
+  RECONCILE_INTERVAL: durationString.refine((v) => v !== '', 'must not be empty').default('5m'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
 
