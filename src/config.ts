@@ -44,6 +44,8 @@ export const configSchema = z.object({
   TEMPORAL_WORKER_METRICS_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').optional(),
   /** Connections per process to PostgreSQL. */
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  /** How often the reconciler's Schedule runs (docs/reliability.md); `npm start` uses 1m. */
+  RECONCILE_INTERVAL: durationString.refine((v) => v !== '', 'must not be empty').default('5m'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** Interface the API listens on; forced to loopback when private-network webhooks are allowed. */
   HOST: z.string().min(1).optional(),
