@@ -1,10 +1,10 @@
 import { Router } from 'express';
-import { createStandaloneAnalysis, decideAnalysis, getAnalysisView } from '../../analyses/analyses';
+import { createStandaloneAnalysis, decideAnalysis, getAnalysisView, listAnalyses } from '../../analyses/analyses';
 import type { AppDeps } from '../app';
 import { auditFrom } from '../auditContext';
 import { ANY_OPERATOR, principalOf, requireAuth } from '../auth';
 import { replyIdempotent, withIdempotency } from '../idempotency';
-import { createStandaloneAnalysisSchema, decisionSchema, idParam } from '../schemas';
+import { createStandaloneAnalysisSchema, decisionSchema, idParam, listAnalysesQuery } from '../schemas';
 import { parseOrThrow } from '../validate';
 
 export function analysisRoutes(deps: AppDeps): Router {
@@ -21,6 +21,11 @@ export function analysisRoutes(deps: AppDeps): Router {
       },
     );
     replyIdempotent(res, result);
+  });
+
+  r.get('/v1/analyses', requireAuth(deps.db, { apiKey: true, roles: ANY_OPERATOR }), async (req, res) => {
+    const q = parseOrThrow(listAnalysesQuery, req.query, 'query');
+    res.json(await listAnalyses(deps.db, principalOf(res).organizationId, q));
   });
 
   r.get('/v1/analyses/:id', requireAuth(deps.db, { apiKey: true, roles: ANY_OPERATOR }), async (req, res) => {
