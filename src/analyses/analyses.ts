@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { createRetentionActivities } from '../../activities/retention';
 import { log } from '../log';
+import { page } from '../api/pagination';
 import { problems } from '../api/problem';
 import type { CreateStandaloneAnalysisBody } from '../api/schemas';
 import { appendAuditEvent, type AuditActor, type AuditContext } from '../audit/ledger';
@@ -39,6 +40,20 @@ async function findAnalysis(db: Db, organizationId: string, analysisId: string):
 
 export async function getAnalysisView(db: Db, organizationId: string, analysisId: string) {
   return analysisView(await findAnalysis(db, organizationId, analysisId));
+}
+
+/** Newest first, e.g. the review queue (`status: verify`); keyset-paginated like every list. */
+export async function listAnalyses(
+  db: Db,
+  organizationId: string,
+  q: { limit: number; cursor?: string; status?: string; sessionId?: string; correlationId?: string },
+) {
+  const query = db<AnalysisRow>('analyses').where({ organization_id: organizationId });
+  if (q.status) query.andWhere({ status: q.status });
+  if (q.sessionId) query.andWhere({ session_id: q.sessionId });
+  if (q.correlationId) query.andWhere({ correlation_id: q.correlationId });
+  const { rows, nextCursor } = await page<AnalysisRow>(query, { limit: q.limit, cursor: q.cursor, table: 'analyses' });
+  return { data: rows.map(analysisView), nextCursor };
 }
 
 /**

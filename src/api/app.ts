@@ -15,6 +15,8 @@ import { documentRoutes } from './routes/documents';
 import { healthRoutes, metricsRouter } from './routes/health';
 import { journeyRoutes } from './routes/journey';
 import { operatorRoutes } from './routes/operators';
+import { meRoutes } from './routes/me';
+import { pageRoutes } from './routes/pages';
 import { sessionRoutes } from './routes/sessions';
 import { settingsRoutes } from './routes/settings';
 import { webhookRoutes } from './routes/webhooks';
@@ -83,6 +85,7 @@ export function createApp(input: { config: Config; db: Db; temporal: Client }): 
 
   const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps), analysisRoutes(deps), webhookRoutes(deps)];
   routers.push(operatorRoutes(deps), auditEventRoutes(deps), documentRoutes(deps));
+  routers.push(meRoutes(deps), pageRoutes(deps)); // /openapi.json, /docs/api, the back office at /
   for (const router of routers) app.use(router);
 
   // A known path with another method is 405 (with Allow), anything else 404.

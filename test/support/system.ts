@@ -12,6 +12,7 @@ import type { Activities } from '../../activities';
 import { hashToken, newToken } from '../../src/orgs/credentials';
 import { registerSearchAttributes } from '../../src/temporal/registerSearchAttributes';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { assertMatchesDocument } from './openapiCheck';
 
 // The whole system in the test process, against the real Temporal dev server and the real
 // PostgreSQL started by globalSetup: API on an ephemeral port, a worker on a task queue of
@@ -120,7 +121,7 @@ export async function call(
   baseUrl: string,
   method: string,
   path: string,
-  opts: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  opts: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string>; skipDocumentCheck?: boolean } = {},
 ): Promise<{ status: number; headers: Headers; body: any }> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
@@ -136,7 +137,10 @@ export async function call(
   } catch {
     // keep text
   }
-  return { status: res.status, headers: res.headers, body };
+  const answer = { status: res.status, headers: res.headers, body };
+  // Every response a test sees must be one the OpenAPI document allows.
+  if (!opts.skipDocumentCheck) assertMatchesDocument(method, path, answer);
+  return answer;
 }
 
 /** The time-skipping server starts without our custom search attributes: register them. */
