@@ -63,14 +63,17 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     refused,
     carried?.purgeAt,
   );
+  // A run started by the reconciler carries on from the state its record holds; a run
+  // continued as new, from the state the previous run ended with.
+  const restored = carried ?? (input.restored && patched('rel-recon-restored-state') ? input.restored : undefined);
   const state: JourneySessionState = {
     sessionId: input.sessionId,
     organizationId: input.organizationId,
-    status: carried?.status ?? 'created',
-    verdict: carried?.verdict ?? null,
+    status: restored?.status ?? 'created',
+    verdict: restored?.verdict ?? null,
     linkExpiresAt: input.linkExpiresAt,
-    completedAt: carried?.completedAt ?? null,
-    expiredAt: carried?.expiredAt ?? null,
+    completedAt: restored?.completedAt ?? null,
+    expiredAt: restored?.expiredAt ?? null,
     purgeAt: retention.purgeAt,
     purgedAt: null,
     webhookDeliveryIds: [...(carried?.webhookDeliveryIds ?? [])],

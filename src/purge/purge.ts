@@ -9,7 +9,7 @@
 import { appendAuditEvent, type AuditActor, type AuditContext } from '../audit/ledger';
 import type { Db } from '../db/knex';
 
-export type PurgeReason = 'retention' | 'erasure' | 'cancellation' | 'reconciler';
+export type PurgeReason = 'retention' | 'erasure' | 'cancellation' | 'reconciler' | 'creation_failed';
 
 export interface PurgeRequest {
   organizationId: string;
