@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { log } from '../log';
 import { page } from '../api/pagination';
-import { problems } from '../api/problem';
+import { HttpProblem, problems } from '../api/problem';
 import type { CreateStandaloneAnalysisBody } from '../api/schemas';
 import { appendAuditEvent, type AuditActor, type AuditContext } from '../audit/ledger';
 import type { Db } from '../db/knex';
 import { purgeStandaloneAnalysisRecord } from '../purge/purge';
 import { purgeDateFor } from '../domain/retention';
 import { analysisView, type AnalysisRow, type CreationOptions } from '../sessions/sessions';
-import { WORKFLOW_START_DEADLINE_MS } from '../temporal/deadlines';
+import { WORKFLOW_START_DEADLINE_MS, withCallDeadline } from '../temporal/deadlines';
 import { settingsForCreation } from '../settings/settings';
 import { CorrelationId, OrganizationId, PurgeAt } from '../temporal/searchAttributes';
 import {
@@ -249,7 +249,7 @@ export async function decideAnalysis(
   }
   const workflowId = analysis.session_id ? sessionWorkflowId(analysis.session_id) : analysisWorkflowId(analysisId);
   try {
-    const outcome = await deps.temporal.workflow.getHandle(workflowId).executeUpdate(decideUpdate, {
+    const outcome = await withCallDeadline(deps.temporal, () => deps.temporal.workflow.getHandle(workflowId).executeUpdate(decideUpdate, {
       args: [
         {
           analysisId,
@@ -261,11 +261,15 @@ export async function decideAnalysis(
           userAgent: caller.userAgent ?? null,
         },
       ],
-    });
+    }));
     if (!outcome.accepted) throw refusalStatus[outcome.reason](outcome.message);
     return { analysisId, newStatus: outcome.newStatus, decidedAt: outcome.decidedAt, decidedBy: outcome.decidedBy, changed: outcome.changed };
   } catch (err) {
-    if (commentId) await deps.db('decision_comments').where({ id: commentId }).delete();
+    // A refused decision takes its comment back; one whose answer did not come in time (503)
+    // may still be applied, so its comment stays (purged with the analysis in any case).
+    if (commentId && (err instanceof HttpProblem || err instanceof WorkflowNotFoundError)) {
+      await deps.db('decision_comments').where({ id: commentId }).delete();
+    }
     if (err instanceof WorkflowNotFoundError) throw problems.gone('this analysis was purged');
     throw err;
   }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { describePermanentFailure, isOutage } from '../domain/failures';
 import express, { type ErrorRequestHandler, type Express, type Router } from 'express';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
@@ -142,6 +143,11 @@ const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     problem = problems.unsupportedMediaType();
   } else if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500) {
     problem = new HttpProblem(err.status, 'bad-request', 'Bad request', err.expose ? err.message : undefined);
+  } else if (isOutage(err)) {
+    // PostgreSQL or Temporal unreachable or past its deadline (src/db/knex.ts, src/temporal/deadlines.ts).
+    log.warn('dependency unavailable', { requestId: res.locals.requestId, error: describePermanentFailure(err), route: req.route?.path ?? null });
+    problem = problems.unavailable('a backing service (database or Temporal) is unavailable right now; try again shortly');
+    problem.headers['retry-after'] = '5';
   } else {
     log.error('unhandled error', { requestId: res.locals.requestId, error: String(err?.message ?? err), route: req.route?.path ?? null });
     problem = new HttpProblem(500, 'internal', 'Internal error', 'an unexpected error occurred; quote the request id');

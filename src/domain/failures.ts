@@ -20,7 +20,7 @@ const TRANSIENT_SQLSTATES = new Set([
 const TRANSIENT_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
 /** gRPC status codes of a Temporal client call: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, UNAVAILABLE. */
 const TRANSIENT_GRPC = new Set([4, 8, 10, 14]);
-const TRANSIENT_NAMES = new Set(['KnexTimeoutError', 'TimeoutError', 'ConnectionError']);
+const TRANSIENT_NAMES = new Set(['KnexTimeoutError', 'TimeoutError', 'ConnectionError', 'WorkflowUpdateRPCTimeoutOrCancelledError']);
 // node-postgres reports a dropped or refused connection without a code.
 const TRANSIENT_PHRASES = [/Connection terminated/i, /timeout exceeded when trying to connect/i, /Client has encountered a connection error/i, /connect ECONNREFUSED/i];
 
@@ -31,7 +31,9 @@ export function isTransientFailure(err: unknown, depth = 0): boolean {
     if (TRANSIENT_SQLSTATES.has(e.code) || TRANSIENT_ERRNO.has(e.code)) return true;
     if (/^[0-9A-Z]{5}$/.test(e.code) && TRANSIENT_SQLSTATE_CLASSES.includes(e.code.slice(0, 2))) return true;
   }
-  if (typeof e.code === 'number' && e.name === 'ServiceError' && TRANSIENT_GRPC.has(e.code)) return true;
+  // A gRPC error of a Temporal call (grpc-js: numeric code, `details`, `metadata`).
+  const grpc = e.name === 'ServiceError' || typeof (err as { details?: unknown }).details === 'string';
+  if (typeof e.code === 'number' && grpc && TRANSIENT_GRPC.has(e.code)) return true;
   if (typeof e.name === 'string' && TRANSIENT_NAMES.has(e.name)) return true;
   if (typeof e.message === 'string' && TRANSIENT_PHRASES.some((re) => re.test(e.message as string))) return true;
   // AggregateError (several connection attempts), or a wrapped cause.
@@ -49,4 +51,13 @@ export function describePermanentFailure(err: unknown): string {
   const name = typeof e.name === 'string' ? e.name : (e.constructor?.name ?? 'Error');
   const code = typeof e.code === 'string' || typeof e.code === 'number' ? ` ${String(e.code)}` : '';
   return `${name.slice(0, 60)}${code.slice(0, 20)}`;
+}
+
+/**
+ * For the API: the error means PostgreSQL or Temporal is unreachable or too slow right now,
+ * so the answer is 503 (try again), not 500. A unique violation is a conflict, not an outage.
+ */
+export function isOutage(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code !== '23505' && isTransientFailure(err);
 }

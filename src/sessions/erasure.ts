@@ -1,4 +1,5 @@
 import { ServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { withCallDeadline } from '../temporal/deadlines';
 import { problems } from '../api/problem';
 import type { AuditContext } from '../audit/ledger';
 import type { Db } from '../db/knex';
@@ -29,7 +30,9 @@ export async function eraseSession(
   if (row.status === 'purged') return { id: row.id, status: 'purged', purgedAt: row.purged_at!.toISOString() };
   const request = { operatorId: who.operatorId, requestId: who.requestId ?? null, ip: who.ip ?? null, userAgent: who.userAgent ?? null };
   try {
-    const { purgedAt } = await deps.temporal.workflow.getHandle(sessionWorkflowId(row.id)).executeUpdate(eraseUpdate, { args: [request] });
+    const { purgedAt } = await withCallDeadline(deps.temporal, () =>
+      deps.temporal.workflow.getHandle(sessionWorkflowId(row.id)).executeUpdate(eraseUpdate, { args: [request] }),
+    );
     return { id: row.id, status: 'purged', purgedAt };
   } catch (err) {
     if (err instanceof ServiceError && !(err instanceof WorkflowNotFoundError)) {

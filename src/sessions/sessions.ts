@@ -11,7 +11,7 @@ import { CorrelationId, LinkExpiresAt, OrganizationId, PurgeAt, SessionStatus } 
 import type { SessionVerdict } from '../domain/verdict';
 import type { IdempotencyCheckpoint } from '../api/idempotency';
 import { log } from '../log';
-import { WORKFLOW_START_DEADLINE_MS } from '../temporal/deadlines';
+import { WORKFLOW_START_DEADLINE_MS, withCallDeadline } from '../temporal/deadlines';
 import {
   JourneySessionInput,
   RefusalType,
@@ -379,7 +379,7 @@ export async function openJourney(deps: SessionDeps, token: string) {
   // `pending`: the 201 went out before the row moved on (the reconciler catches up).
   if (status === 'created' || status === 'pending') {
     const handle = deps.temporal.workflow.getHandle(sessionWorkflowId(row.id));
-    status = (await handle.executeUpdate(openLinkUpdate).catch(mapRefusal)).status;
+    status = (await withCallDeadline(deps.temporal, () => handle.executeUpdate(openLinkUpdate)).catch(mapRefusal)).status;
   }
   return { sessionId: row.id, status, expiresAt: row.link_expires_at.toISOString() };
 }
@@ -463,7 +463,7 @@ export async function completeJourney(deps: SessionDeps, token: string) {
   if (row.status === 'completed') throw problems.conflict('this session is already completed');
   assertLinkUsable(row);
   const handle = deps.temporal.workflow.getHandle(sessionWorkflowId(row.id));
-  await handle.executeUpdate(completeJourneyUpdate).catch(mapRefusal);
+  await withCallDeadline(deps.temporal, () => handle.executeUpdate(completeJourneyUpdate)).catch(mapRefusal);
   // The end user learns that the journey is done, not its verdict.
   return { sessionId: row.id, status: 'completed' as const };
 }

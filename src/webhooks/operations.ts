@@ -6,7 +6,7 @@ import { problems } from '../api/problem';
 import { webhookHeaders, webhookIdForDelivery } from '../domain/webhookSignature';
 import { activeWebhookSecrets, getSettings } from '../settings/settings';
 import { startDeliveryWorkflow } from '../../activities/webhooks';
-import { WORKFLOW_START_DEADLINE_MS } from '../temporal/deadlines';
+import { WORKFLOW_START_DEADLINE_MS, withCallDeadline } from '../temporal/deadlines';
 import { webhookWorkflowId } from '../../workflows/definitions';
 import { getDeliveryView, recordAttempt, recordDelivery, type DeliveryRow, type DeliveryView } from './deliveries';
 import { sendWebhookRequest, type WebhookAttemptResult } from './sendWebhookRequest';
@@ -29,7 +29,7 @@ export interface RedeliverDeps {
 
 async function seriesStillRunning(temporal: Client, deliveryId: string, series: number): Promise<boolean> {
   try {
-    const described = await temporal.workflow.getHandle(webhookWorkflowId(deliveryId, series)).describe();
+    const described = await withCallDeadline(temporal, () => temporal.workflow.getHandle(webhookWorkflowId(deliveryId, series)).describe());
     return described.status.name === 'RUNNING';
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return false;

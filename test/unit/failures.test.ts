@@ -1,4 +1,4 @@
-import { describePermanentFailure, isTransientFailure } from '../../src/domain/failures';
+import { describePermanentFailure, isOutage, isTransientFailure } from '../../src/domain/failures';
 
 const pgError = (code: string) => Object.assign(new Error(`pg ${code}`), { code });
 
@@ -15,6 +15,8 @@ describe('isTransientFailure', () => {
     ['pg dropped connection', new Error('Connection terminated unexpectedly')],
     ['Temporal unavailable', Object.assign(new Error('14 UNAVAILABLE'), { name: 'ServiceError', code: 14 })],
     ['wrapped cause', new Error('outer', { cause: pgError('40001') })],
+    ['gRPC deadline under a ServiceError', Object.assign(new Error('deadline'), { name: 'ServiceError', cause: Object.assign(new Error('4 DEADLINE_EXCEEDED'), { code: 4, details: 'Deadline exceeded', metadata: {} }) })],
+    ['update RPC timeout', Object.assign(new Error('timed out'), { name: 'WorkflowUpdateRPCTimeoutOrCancelledError' })],
     ['aggregate of refused connections', new AggregateError([Object.assign(new Error('x'), { code: 'ECONNREFUSED' })])],
   ])('retries a %s', (_what, err) => expect(isTransientFailure(err)).toBe(true));
 
@@ -35,5 +37,14 @@ describe('describePermanentFailure', () => {
     expect(describePermanentFailure(err)).toBe('Error 22P02');
     expect(describePermanentFailure(new TypeError('Cannot read properties of null (reading "Ada")'))).toBe('TypeError');
     expect(describePermanentFailure(undefined)).toBe('non-error thrown (undefined)');
+  });
+});
+
+describe('isOutage', () => {
+  it('is a 503 for the database or Temporal unreachable, not for a conflict or a bug', () => {
+    expect(isOutage(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toBe(true);
+    expect(isOutage(Object.assign(new Error('x'), { name: 'KnexTimeoutError' }))).toBe(true);
+    expect(isOutage(pgError('23505'))).toBe(false);
+    expect(isOutage(new TypeError('x'))).toBe(false);
   });
 });

@@ -6,6 +6,9 @@ import type { AppDeps } from '../app';
 import { renderMetrics } from '../metrics';
 import { HttpProblem, problems } from '../problem';
 
+/** Each readiness check gives up after this long (well inside a probe's usual 5 s). */
+export const READY_CHECK_DEADLINE_MS = 2_000;
+
 export function healthRoutes(deps: AppDeps): Router {
   const r = Router();
   r.get('/healthz', (_req, res) => {
@@ -13,9 +16,12 @@ export function healthRoutes(deps: AppDeps): Router {
   });
   // Ready when both stores of truth answer: PostgreSQL (records) and Temporal (lifecycle).
   r.get('/readyz', async (_req, res) => {
+    // Each check within READY_CHECK_DEADLINE_MS, so /readyz answers quickly whatever is down.
     const [database, temporal] = await Promise.all([
-      deps.db.raw('select 1').then(() => 'ok', () => 'unavailable'),
-      deps.temporal.workflowService.getSystemInfo({}).then(() => 'ok', () => 'unavailable'),
+      deps.db.raw('select 1').timeout(READY_CHECK_DEADLINE_MS, { cancel: true }).then(() => 'ok', () => 'unavailable'),
+      deps.temporal
+        .withDeadline(Date.now() + READY_CHECK_DEADLINE_MS, () => deps.temporal.workflowService.getSystemInfo({}))
+        .then(() => 'ok', () => 'unavailable'),
     ]);
     const ready = database === 'ok' && temporal === 'ok';
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: { database, temporal } });
