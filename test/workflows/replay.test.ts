@@ -28,7 +28,7 @@ import { startTimeSkippingSystem, type TimeSkippingSystem } from '../support/tim
 // Determinism guard. Histories of every workflow path (expiry, completion, decisions by update
 // and by signal, retention purge, erasure, webhook retries) must replay against the current
 // code: those produced now, and those committed in test/fixtures/histories by earlier versions.
-// CAPTURE_HISTORIES=1 npx jest test/workflows/replay refreshes the fixtures.
+// CAPTURE_HISTORIES=<prefix> npx jest test/workflows/replay adds fixtures, never overwriting one.
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'histories');
 // Binary protobuf: exact, and independent of JSON conventions across SDK versions.
 const { History } = temporal.api.history.v1;
@@ -98,6 +98,18 @@ async function runScenarios(): Promise<void> {
   expect((await erased.handle.query(stateQuery)).status).toBe('purged');
   produced.push({ name: 'session-erased', workflowId: sessionWorkflowId(erased.session.id) });
 
+  // Malformed signals (refused and audited), then erasure; and a cancel request (purges).
+  const refused = await start();
+  await refused.handle.signal('analystDecision', null);
+  await refused.handle.signal('retentionChanged', { dataRetention: 'forever' });
+  await waitUntil(() => db('audit_events').where({ organization_id: org.organizationId, outcome: 'failure' }), (rows) => rows.length >= 2);
+  await refused.handle.executeUpdate(eraseUpdate, { args: [{ operatorId: org.adminId }] });
+  produced.push({ name: 'session-refused-erased', workflowId: sessionWorkflowId(refused.session.id) });
+  const cancelled = await start();
+  await cancelled.handle.cancel();
+  expect((await cancelled.handle.result()).status).toBe('purged');
+  produced.push({ name: 'session-cancelled', workflowId: sessionWorkflowId(cancelled.session.id) });
+
   // A standalone analysis, decided, then re-armed by a retention change (and the re-arm itself).
   const analysisDeps = { db, temporal: env.client, taskQueue: deps.taskQueue, auditKey: deps.auditKey };
   const standalone = await createStandaloneAnalysis(analysisDeps, org.asApiKey, { kind: 'kbis', status: 'verify' }, new Date(await env.currentTimeMs()));
@@ -121,9 +133,15 @@ test('histories of every workflow path replay without determinism errors', async
   expect(histories.map((h) => h.name)).toEqual(
     expect.arrayContaining(['session-expired', 'session-decided-purged', 'session-erased', 'webhook-0', 'analysis-decided-rearmed', 'retention-rearm']),
   );
-  if (process.env.CAPTURE_HISTORIES === '1') {
+  // CAPTURE_HISTORIES=<branch or version> adds `<prefix>-<name>.bin` for each path; fixtures are
+  // append-only, so an existing file is never overwritten (flag 'wx').
+  const prefix = process.env.CAPTURE_HISTORIES;
+  if (prefix && /^[a-z0-9-]+$/.test(prefix)) {
     fs.mkdirSync(FIXTURES, { recursive: true });
-    for (const h of histories) fs.writeFileSync(path.join(FIXTURES, `${h.name}.bin`), History.encode(h.history).finish());
+    for (const h of histories) {
+      const file = path.join(FIXTURES, `${prefix}-${h.name}.bin`);
+      if (!fs.existsSync(file)) fs.writeFileSync(file, History.encode(h.history).finish(), { flag: 'wx' });
+    }
   }
   const failures: string[] = [];
   for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
