@@ -5,12 +5,14 @@ import { loadConfigOrExit } from './config';
 import { createDb } from './db/knex';
 import { log } from './log';
 import { createTemporalClient } from './temporal/client';
+import { DataKeyStore, MasterKeys } from './payloads/keyStore';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const db = createDb(config.DATABASE_URL);
-  const temporal = await createTemporalClient(config);
-  const app = createApp({ config, db, temporal });
+  const keys = new DataKeyStore(db, MasterKeys.fromConfig(config));
+  const temporal = await createTemporalClient(config, keys);
+  const app = createApp({ config, db, temporal, keys });
   const server: Server = app.listen(config.PORT, () => {
     log.info('api listening', { port: config.PORT, publicBaseUrl: config.PUBLIC_BASE_URL });
   });

@@ -1,3 +1,4 @@
+import { correlationIdHash } from '../domain/correlationIdHash';
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { problems } from '../api/problem';
@@ -94,7 +95,7 @@ export async function createStandaloneAnalysis(deps: AnalysisDeps, caller: Calle
       typedSearchAttributes: [
         { key: OrganizationId, value: organizationId },
         ...(purgeAt ? [{ key: PurgeAt, value: purgeAt }] : []),
-        ...(body.correlationId ? [{ key: CorrelationId, value: body.correlationId }] : []),
+        ...(body.correlationId ? [{ key: CorrelationId, value: correlationIdHash(deps.auditKey, organizationId, body.correlationId) }] : []),
       ],
       staticSummary: `Standalone analysis ${analysisId}`,
     });

@@ -1,3 +1,4 @@
+import { correlationIdHash } from '../domain/correlationIdHash';
 import { randomUUID } from 'node:crypto';
 import { Client, WorkflowUpdateFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -160,7 +161,7 @@ export async function createSession(deps: SessionDeps, caller: Caller, body: Cre
         { key: SessionStatus, value: 'created' },
         { key: LinkExpiresAt, value: linkExpiresAt },
         ...(purgeAt ? [{ key: PurgeAt, value: purgeAt }] : []),
-        ...(body.correlationId ? [{ key: CorrelationId, value: body.correlationId }] : []),
+        ...(body.correlationId ? [{ key: CorrelationId, value: correlationIdHash(deps.auditKey, organizationId, body.correlationId) }] : []),
       ],
       staticSummary: `Journey session ${sessionId}`,
       staticDetails: `organization ${organizationId}`,

@@ -4,6 +4,7 @@ import * as m002 from './002_audit_ledger';
 import * as m003 from './003_webhook_delivery_log';
 import * as m004 from './004_decisions_and_retention';
 import * as m005 from './005_retention_rearm';
+import * as m008 from './008_payload_keys';
 
 // An explicit list instead of a directory scan: works the same under tsx, jest and bundlers.
 // Append new migrations; never edit one that has landed.
@@ -13,6 +14,7 @@ const migrations: Record<string, Knex.Migration> = {
   '003_webhook_delivery_log': m003,
   '004_decisions_and_retention': m004,
   '005_retention_rearm': m005,
+  '008_payload_keys': m008,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
