@@ -251,39 +251,60 @@ export async function chainValid(api: ApiClient, org: Org, auditKey: string, fol
 
 // ---- personal markers in storage -----------------------------------------------------------
 
-const MARKER = /FLTMK[0-9A-F]{16}/g;
+const MARKER = /FLTMK[0-9A-F]{16}-[A-Z]+/g;
 const HEX_PREFIX = Buffer.from('FLTMK').toString('hex');
 
-/** Markers found in a pg_dump, by table (bytea columns print as hex). */
-export function markersInDump(dump: string): Map<string, Set<string>> {
-  const found = new Map<string, Set<string>>();
+export interface MarkerHit {
+  /** The session's marker (FLTMK + 16 hex digits). */
+  marker: string;
+  /** Which personal value it was: CORR, JOURNEY, FIRST, LAST, FILE, BYTES, RESULT, COMMENT. */
+  field: string;
+  where: string;
+}
+
+function splitMarker(text: string): { marker: string; field: string } {
+  return { marker: text.slice(0, 21), field: text.slice(22) };
+}
+
+/** Markers found in a pg_dump, with their table (bytea columns print as hex). */
+export function markersInDump(dump: string): MarkerHit[] {
+  const hits: MarkerHit[] = [];
   let table = '(schema)';
   for (const line of dump.split('\n')) {
     const copy = /^COPY (\S+) /.exec(line);
     if (copy) table = copy[1];
-    const add = (m: string) => found.set(m, (found.get(m) ?? new Set()).add(table));
-    for (const m of line.match(MARKER) ?? []) add(m);
-    let i = line.indexOf(HEX_PREFIX);
-    while (i >= 0) {
-      const hex = line.slice(i, i + 42);
-      if (/^[0-9a-f]{42}$/.test(hex)) add(Buffer.from(hex, 'hex').toString('latin1'));
-      i = line.indexOf(HEX_PREFIX, i + 1);
+    for (const m of line.match(MARKER) ?? []) hits.push({ ...splitMarker(m), where: table });
+    for (let i = line.indexOf(HEX_PREFIX); i >= 0; i = line.indexOf(HEX_PREFIX, i + 1)) {
+      const decoded = Buffer.from(line.slice(i, i + 80).replace(/[^0-9a-f].*$/, ''), 'hex').toString('latin1');
+      const m = decoded.match(MARKER);
+      if (m) hits.push({ ...splitMarker(m[0]), where: table });
     }
   }
-  return found;
+  return hits;
 }
 
 /** Markers in clear anywhere in Temporal's persistence (SQLite file and its WAL). */
-export function markersInFiles(files: string[]): Set<string> {
-  const found = new Set<string>();
+export function markersInFiles(files: string[]): MarkerHit[] {
+  const hits: MarkerHit[] = [];
   const needle = Buffer.from('FLTMK');
   for (const f of files) {
     if (!fs.existsSync(f)) continue;
     const buf = fs.readFileSync(f);
     for (let i = buf.indexOf(needle); i >= 0; i = buf.indexOf(needle, i + 1)) {
-      const m = buf.subarray(i, i + 21).toString('latin1');
-      if (/^FLTMK[0-9A-F]{16}$/.test(m)) found.add(m);
+      const m = buf.subarray(i, i + 40).toString('latin1').match(MARKER);
+      if (m && m.index === 0) hits.push({ ...splitMarker(m[0]), where: path.basename(f) });
     }
   }
-  return found;
+  return hits;
+}
+
+/** "3 session(s): CORR in public.webhook_deliveries (3)" */
+export function describeHits(hits: MarkerHit[]): string {
+  const sessions = new Set(hits.map((h) => h.marker)).size;
+  const groups = new Map<string, Set<string>>();
+  for (const h of hits) {
+    const k = `${h.field} in ${h.where}`;
+    groups.set(k, (groups.get(k) ?? new Set()).add(h.marker));
+  }
+  return `${sessions} session(s)${groups.size ? ': ' : ''}${[...groups].map(([k, m]) => `${k} (${m.size})`).join(', ')}`;
 }

@@ -8,9 +8,11 @@ import { complete, createSession, decide, openAndCapture, type Control, type Pla
 import { type Scenario, type ScenarioRun } from '../scenario';
 import { sessionWorkflowId } from '../../../workflows/definitions';
 
-async function temporalCli(s: ScenarioRun, args: string[], control: Control, sessionId: string): Promise<void> {
+/** Runs an operator's CLI command; false (and a note) if the CLI refused it. */
+async function temporalCli(s: ScenarioRun, args: string[], control: Control, sessionId: string): Promise<boolean> {
   const out = await s.ctx.sys.temporal.cli(args);
   if (!out.ok) s.notes.push(`${control} of ${sessionId} refused by the CLI: ${out.stderr.trim().split('\n')[0]}`);
+  return out.ok;
 }
 
 export const badMessages: Scenario = {
@@ -27,19 +29,7 @@ export const badMessages: Scenario = {
       if (x.plan.kind === 'complete') await complete(s.api, x);
     });
 
-    // Malformed decisions as an operator could type them; then a proper decision through the API.
-    await pool(malformed, 5, async (x, i) => {
-      if (!x.id) return;
-      x.controls.push('malformed-signal');
-      const wf = sessionWorkflowId(x.id);
-      await temporalCli(s, ['workflow', 'signal', '--workflow-id', wf, '--name', 'analystDecision', '--input', 'null'], 'malformed-signal', x.id);
-      if (i % 2 === 0) {
-        await temporalCli(s, ['workflow', 'signal', '--workflow-id', wf, '--name', 'analystDecision', '--input', '{"analysisId":"not-a-uuid","newStatus":"approved"}'], 'malformed-signal', x.id);
-      }
-      if (x.completion === 'acked') await decide(s.api, s.org, x, 'user_approved', 3 * 60_000);
-    });
-    const malformedSent = malformed.reduce((n, x, i) => n + (x.id ? (i % 2 === 0 ? 2 : 1) : 0), 0);
-
+    // First the hard stops, while every session is live (well before its retention).
     for (const x of cancelled) {
       if (!x.id) continue;
       x.controls.push('cancel');
@@ -50,6 +40,22 @@ export const badMessages: Scenario = {
       x.controls.push('terminate');
       await temporalCli(s, ['workflow', 'terminate', '--workflow-id', sessionWorkflowId(x.id), '--reason', 'fault suite: operator terminates a live session'], 'terminate', x.id);
     }
+    // Malformed decisions as an operator could type them; then a proper decision through the API.
+    let malformedSent = 0;
+    await pool(malformed, 10, async (x, i) => {
+      if (!x.id) return;
+      x.controls.push('malformed-signal');
+      const wf = sessionWorkflowId(x.id);
+      const inputs = ['null', ...(i % 2 === 0 ? ['{"analysisId":"not-a-uuid","newStatus":"approved"}'] : [])];
+      for (const input of inputs) {
+        if (await temporalCli(s, ['workflow', 'signal', '--workflow-id', wf, '--name', 'analystDecision', '--input', input], 'malformed-signal', x.id)) malformedSent += 1;
+      }
+    });
+    // Answered within seconds once malformed input is refused; the deadline stays well inside the retention.
+    await pool(malformed, 10, async (x) => {
+      if (x.completion === 'acked') await decide(s.api, s.org, x, 'user_approved', 60_000);
+    });
+
     s.log(`sent ${malformedSent} malformed signals, ${cancelled.length} cancels, ${terminated.length} terminates`);
     s.notes.push(`${malformedSent} malformed signals, ${cancelled.length} cancels, ${terminated.length} terminates`);
     await s.awaitRecovery(4 * 60_000);
