@@ -4,6 +4,7 @@
 // everything at once and prints a table and "N passed, N failed" (scenarios).
 //
 //   npm run test:faults [-- --only worker-kill,bad-messages] [--journeys 300] [--keep]
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,8 +55,11 @@ const RETENTION = '2m';
  * the run. With the production schedule the third attempt comes 5 min 5 s after the first.
  */
 const RETRY_DELAYS = '5,30,60,120,300,900,3600';
-/** How often the reconciler Schedule runs (rel-recon's variable); the safety net the terminate case relies on. */
-const RECONCILE_ENV: Record<string, string> = { RECONCILE_INTERVAL: '30s', RECONCILER_INTERVAL: '30s' };
+/**
+ * The reconciler Schedule's interval (its shortest: durations are in minutes): the safety net
+ * that purges terminated sessions' records once overdue. And the payload codec's master key.
+ */
+const PRODUCT_ENV: Record<string, string> = { RECONCILE_INTERVAL: '1m', PAYLOAD_MASTER_KEY: randomBytes(32).toString('hex') };
 
 async function main(): Promise<number> {
   const scenarios: Scenario[] = [workerKill(Number(args.journeys)), temporalOutage, receiverOutage, postgresOutage, badMessages];
@@ -64,7 +68,7 @@ async function main(): Promise<number> {
   if (selected.length === 0) throw new Error(`--only matches no scenario (${scenarios.map((s) => s.name).join(', ')})`);
 
   const sys = await FaultSystem.create({
-    appEnv: { WEBHOOK_RETRY_DELAYS_SECONDS: RETRY_DELAYS, ...RECONCILE_ENV, ...extraAppEnv() },
+    appEnv: { WEBHOOK_RETRY_DELAYS_SECONDS: RETRY_DELAYS, ...PRODUCT_ENV, ...extraAppEnv() },
     log,
   });
   let failedScenarios = selected.length;

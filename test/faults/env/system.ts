@@ -98,7 +98,7 @@ export class FaultSystem {
     await this.postgres.init();
     await this.postgres.start();
     log(`Temporal dev server on ${this.temporal.address}, SQLite ${this.temporal.sqliteFile}`);
-    await Promise.all([this.temporal.start(), this.migrate(), this.startReceiver()]);
+    await Promise.all([this.temporal.start().then(() => this.setUpTemporal()), this.migrate(), this.startReceiver()]);
     log('worker and API');
     await Promise.all([this.startWorker(), this.startApi()]);
     this.supervisor = setInterval(() => void this.supervise(), 1000);
@@ -106,6 +106,14 @@ export class FaultSystem {
 
   private async migrate(): Promise<void> {
     execFileSync(TSX, ['src/cli/migrate.ts'], { cwd: ROOT, env: this.appEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+
+  /** The product's idempotent setup command for real clusters (search attributes, the reconciler's Schedule). */
+  private async setUpTemporal(): Promise<void> {
+    const setup = 'src/cli/setupTemporal.ts';
+    if (!fs.existsSync(path.join(ROOT, setup))) return;
+    execFileSync(TSX, [setup], { cwd: ROOT, env: this.appEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+    this.opts.log('Temporal set up by src/cli/setupTemporal.ts (reconciler Schedule)');
   }
 
   async startWorker(): Promise<void> {
