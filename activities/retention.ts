@@ -1,6 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../src/db/knex';
 import { PurgeTargetMissing, purgeSessionRecord, purgeStandaloneAnalysisRecord, type PurgeRequest } from '../src/purge/purge';
+import type { DataKeyStore } from '../src/payloads/keyStore';
+import { analysisScope, sessionScope } from '../src/payloads/scopes';
 
 export type { PurgeRequest };
 
@@ -15,15 +17,19 @@ async function orMissing<T>(run: () => Promise<T>): Promise<T> {
 }
 
 // The workflows' purge activities: thin wrappers of the one purge module (src/purge/purge.ts),
-// which erasure and the reconciler call too.
-export function createRetentionActivities({ db, config }: { db: Db; config: { AUDIT_HMAC_KEY: string } }) {
+// which erasure and the reconciler call too. The process's key cache forgets a destroyed key.
+export function createRetentionActivities({ db, config, keys }: { db: Db; config: { AUDIT_HMAC_KEY: string }; keys?: DataKeyStore }) {
   return {
     async purgeSession(input: PurgeRequest & { sessionId: string }): Promise<{ purgedAt: string }> {
-      return orMissing(() => purgeSessionRecord(db, config.AUDIT_HMAC_KEY, input));
+      const purged = await orMissing(() => purgeSessionRecord(db, config.AUDIT_HMAC_KEY, input));
+      keys?.forget(sessionScope(input.sessionId));
+      return purged;
     },
 
     async purgeStandaloneAnalysis(input: PurgeRequest & { analysisId: string }): Promise<{ purgedAt: string }> {
-      return orMissing(() => purgeStandaloneAnalysisRecord(db, config.AUDIT_HMAC_KEY, input));
+      const purged = await orMissing(() => purgeStandaloneAnalysisRecord(db, config.AUDIT_HMAC_KEY, input));
+      keys?.forget(analysisScope(input.analysisId));
+      return purged;
     },
 
     async recordPurgeAt(input: ({ sessionId: string } | { analysisId: string }) & { purgeAt: string | null }): Promise<void> {

@@ -185,15 +185,19 @@ export function decisionApplier(opts: {
   return async (item) => {
     let outcome: DecisionOutcome;
     try {
-      const recorded = await lifecycleActivities.recordDecision({
-        decision: item.decision,
-        decisionKey: `${opts.subjectId}:${item.key}`,
-        organizationId: opts.organizationId,
-        scope: opts.scope,
-      });
-      outcome = recorded.outcome;
-      if (outcome.accepted && outcome.changed) opts.onChanged?.(outcome);
-      if (recorded.webhook) opts.webhookDeliveryIds.push((await lifecycleActivities.dispatchWebhook(recorded.webhook)).deliveryId);
+      const request = { decision: item.decision, decisionKey: `${opts.subjectId}:${item.key}`, organizationId: opts.organizationId, scope: opts.scope };
+      if (patched('erasure-decision-outbox')) {
+        // The delivery row is written with the decision; only ids come back into the history.
+        const recorded = await lifecycleActivities.recordDecision({ ...request, outbox: true });
+        outcome = recorded.outcome;
+        if (outcome.accepted && outcome.changed) opts.onChanged?.(outcome);
+        if (recorded.deliveryId) opts.webhookDeliveryIds.push((await lifecycleActivities.startWebhookDelivery({ deliveryId: recorded.deliveryId })).deliveryId);
+      } else {
+        const recorded = await lifecycleActivities.recordDecision(request);
+        outcome = recorded.outcome;
+        if (outcome.accepted && outcome.changed) opts.onChanged?.(outcome);
+        if (recorded.webhook) opts.webhookDeliveryIds.push((await lifecycleActivities.dispatchWebhook(recorded.webhook)).deliveryId);
+      }
     } catch (err) {
       if (isCancellation(err)) {
         // Retried after the purge under the same key: it replays or is refused as purged.

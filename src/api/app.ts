@@ -4,6 +4,7 @@ import express, { type ErrorRequestHandler, type Express, type Router } from 'ex
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
+import type { DataKeyStore } from '../payloads/keyStore';
 import { log } from '../log';
 import type { AnalysisDeps } from '../analyses/analyses';
 import type { SessionDeps } from '../sessions/sessions';
@@ -26,13 +27,14 @@ export interface AppDeps {
   config: Config;
   db: Db;
   temporal: Client;
+  keys: DataKeyStore;
   sessions: SessionDeps;
   analyses: AnalysisDeps;
 }
 
 const DEFAULT_BODY_LIMIT = '100kb';
 
-export function createApp(input: { config: Config; db: Db; temporal: Client }): Express {
+export function createApp(input: { config: Config; db: Db; temporal: Client; keys: DataKeyStore }): Express {
   const deps: AppDeps = {
     ...input,
     sessions: {

@@ -8,6 +8,8 @@
 // FOR SHARE and re-check its status, so nothing lands in a purged record.
 import { appendAuditEvent, type AuditActor, type AuditContext } from '../audit/ledger';
 import type { Db } from '../db/knex';
+import { destroyDataKey } from '../payloads/keyStore';
+import { analysisScope, sessionScope } from '../payloads/scopes';
 
 export type PurgeReason = 'retention' | 'erasure' | 'cancellation' | 'reconciler' | 'creation_failed';
 
@@ -46,6 +48,8 @@ export async function purgeSessionRecord(db: Db, auditKey: string, input: PurgeR
       .whereNull('purged_at')
       .update({ type: null, file_name: null, content_type: null, size_bytes: null, content: null, purged_at: now });
     await purgeAnalysesData(trx, analysisIds, now);
+    // Crypto-shredding: what Temporal keeps of the session's workflow becomes unreadable.
+    await destroyDataKey(trx, sessionScope(session.id));
     await trx('entities').where({ id: session.entity_id }).update({ personal_data: null, purged_at: now });
     await trx('sessions')
       .where({ id: session.id })
@@ -86,6 +90,12 @@ export async function purgeStandaloneAnalysisRecord(
     if (analysis.status === 'purged') return { purgedAt: (analysis.purged_at as Date).toISOString() };
     const now = new Date();
     await purgeAnalysesData(trx, [analysis.id], now);
+    await destroyDataKey(trx, analysisScope(analysis.id));
+    // The stored response of the creating request (Idempotency-Key) repeats the correlation id.
+    await trx('idempotency_keys')
+      .where({ organization_id: input.organizationId, scope: 'POST /v1/analyses' })
+      .whereRaw("response_body->>'id' = ?", [analysis.id])
+      .delete();
     const inUse = await trx('sessions').where({ entity_id: analysis.entity_id }).whereNot({ status: 'purged' }).first('id');
     if (!inUse) await trx('entities').where({ id: analysis.entity_id }).update({ personal_data: null, purged_at: now });
     await appendAuditEvent(trx, auditKey, {

@@ -3,6 +3,8 @@ import { withCallDeadline } from '../temporal/deadlines';
 import { problems } from '../api/problem';
 import type { AuditContext } from '../audit/ledger';
 import type { Db } from '../db/knex';
+import type { DataKeyStore } from '../payloads/keyStore';
+import { sessionScope } from '../payloads/scopes';
 import { eraseUpdate, sessionWorkflowId } from '../../workflows/definitions';
 import { purgeSessionRecord } from '../purge/purge';
 import { findSession } from './sessions';
@@ -21,7 +23,7 @@ export interface ErasureResult {
  * Temporal UI), the purge runs here instead, with the same purge module (src/purge/purge.ts).
  */
 export async function eraseSession(
-  deps: { db: Db; temporal: Client; auditKey: string },
+  deps: { db: Db; temporal: Client; auditKey: string; keys?: DataKeyStore },
   organizationId: string,
   sessionId: string,
   who: { operatorId: string } & AuditContext,
@@ -45,6 +47,7 @@ export async function eraseSession(
       actor: { type: 'operator', id: who.operatorId },
       context: { requestId: request.requestId, ip: request.ip, userAgent: request.userAgent },
     });
+    deps.keys?.forget(sessionScope(row.id));
     return { id: row.id, status: 'purged', purgedAt };
   }
 }
