@@ -108,6 +108,22 @@ async function runScenarios(): Promise<void> {
   await waitUntil(() => standaloneHandle.query(analysisStateQuery), (s) => s.purgeAt !== null && Date.parse(s.purgeAt) - Date.parse(standalone.createdAt) === 60 * DAY_MS);
   produced.push({ name: 'analysis-decided-rearmed', workflowId: analysisWorkflowId(standalone.id) });
   produced.push({ name: 'retention-rearm', workflowId: change.rearm!.workflowId });
+
+  // The reconciler: a completed session whose workflow was terminated is restarted from its record.
+  const lost = await start();
+  await lost.handle.executeUpdate(completeJourneyUpdate);
+  await waitUntil(() => lost.handle.query(stateQuery), (s) => s.webhookDeliveryIds.length === 1);
+  await lost.handle.terminate('lost by hand');
+  const reconcileId = `reconcile-replay-${org.organizationId}`;
+  const repaired = await env.client.workflow.execute('reconcile', {
+    taskQueue: deps.taskQueue,
+    workflowId: reconcileId,
+    args: [{ organizationIds: [org.organizationId], pendingGraceSeconds: 0, deliveryGraceSeconds: 0 }],
+  });
+  expect(repaired).toMatchObject({ restarted: 1 });
+  expect(await lost.handle.query(stateQuery)).toMatchObject({ status: 'completed' });
+  produced.push({ name: 'rel-recon-session-restored', workflowId: sessionWorkflowId(lost.session.id) });
+  produced.push({ name: 'rel-recon-reconcile', workflowId: reconcileId });
 }
 
 async function historiesOf(items: { name: string; workflowId: string }[]) {
@@ -123,7 +139,11 @@ test('histories of every workflow path replay without determinism errors', async
   );
   if (process.env.CAPTURE_HISTORIES === '1') {
     fs.mkdirSync(FIXTURES, { recursive: true });
-    for (const h of histories) fs.writeFileSync(path.join(FIXTURES, `${h.name}.bin`), History.encode(h.history).finish());
+    // Append-only: a fixture once committed is never rewritten (old workflow versions must keep replaying).
+    for (const h of histories) {
+      const file = path.join(FIXTURES, `${h.name}.bin`);
+      if (!fs.existsSync(file)) fs.writeFileSync(file, History.encode(h.history).finish());
+    }
   }
   const failures: string[] = [];
   for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
