@@ -27,6 +27,9 @@ export WEBHOOK_ALLOW_PRIVATE_NETWORKS="${WEBHOOK_ALLOW_PRIVATE_NETWORKS:-true}"
 # The reconciler runs every minute locally (production default: 5m; docs/reliability.md).
 export RECONCILE_INTERVAL="${RECONCILE_INTERVAL:-1m}"
 TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
+# /metrics on a loopback listener of its own (docs/security.md); set METRICS_TOKEN to also
+# serve it, behind that bearer token, on the API's port.
+export METRICS_PORT="${METRICS_PORT:-9464}"
 
 if [ -z "${AUDIT_HMAC_KEY:-}" ]; then
   # Generated once and reused: a new key would make the existing ledger fail verification.
@@ -230,7 +233,8 @@ cat << EOF
 
 ==========================================================================
   KYC journeys is up.
-  API:              http://127.0.0.1:$PORT   (health: /healthz, metrics: /metrics)
+  API:              http://127.0.0.1:$PORT   (health: /healthz)
+  Metrics:          http://127.0.0.1:$METRICS_PORT/metrics
   Temporal Web UI:  $ui_line
   Temporal:         $TEMPORAL_ADDRESS, namespace $TEMPORAL_NAMESPACE
   Database:         ${DATABASE_URL%%\?*}

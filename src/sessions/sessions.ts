@@ -383,28 +383,63 @@ export async function openJourney(deps: SessionDeps, token: string) {
   return { sessionId: row.id, status, expiresAt: row.link_expires_at.toISOString() };
 }
 
-export async function uploadDocument(
-  deps: SessionDeps & { maxDocumentBytes: number },
-  token: string,
-  doc: { type: string; fileName: string; contentType: string; contentBase64: string },
-) {
+export interface UploadLimits {
+  maxDocumentBytes: number;
+  maxDocumentsPerSession: number;
+  maxSessionBytes: number;
+}
+
+async function documentsSoFar(db: Db, sessionId: string): Promise<{ count: number; bytes: number }> {
+  const row = await db('documents')
+    .where({ session_id: sessionId })
+    .first(db.raw('count(*)::int as count'), db.raw('coalesce(sum(size_bytes), 0)::bigint as bytes'));
+  return { count: Number(row?.count ?? 0), bytes: Number(row?.bytes ?? 0) };
+}
+
+/** `adding`: the new document's size, or null before its body is read (is there room at all?). */
+function assertUnderCaps(limits: UploadLimits, soFar: { count: number; bytes: number }, adding: number | null): void {
+  if (soFar.count + 1 > limits.maxDocumentsPerSession) {
+    throw problems.tooLarge(`a session takes at most ${limits.maxDocumentsPerSession} documents`);
+  }
+  if (adding === null ? soFar.bytes >= limits.maxSessionBytes : soFar.bytes + adding > limits.maxSessionBytes) {
+    throw problems.tooLarge(`a session takes at most ${limits.maxSessionBytes} bytes of documents`);
+  }
+}
+
+/** The checks an upload passes before its body is read: a usable link with room left. */
+export async function assertUploadAllowed(deps: SessionDeps & UploadLimits, token: string): Promise<SessionRow> {
   const row = await sessionByToken(deps.db, token);
   assertLinkUsable(row);
   if (row.status === 'completed') throw problems.conflict('this session is already completed');
+  assertUnderCaps(deps, await documentsSoFar(deps.db, row.id), null);
+  return row;
+}
+
+export async function uploadDocument(
+  deps: SessionDeps & UploadLimits,
+  token: string,
+  doc: { type: string; fileName: string; contentType: string; contentBase64: string },
+) {
+  const row = await assertUploadAllowed(deps, token);
   const content = Buffer.from(doc.contentBase64, 'base64');
   if (content.length > deps.maxDocumentBytes) {
     throw problems.tooLarge(`documents are limited to ${deps.maxDocumentBytes} bytes`);
   }
   const id = randomUUID();
-  await deps.db('documents').insert({
-    id,
-    organization_id: row.organization_id,
-    session_id: row.id,
-    type: doc.type,
-    file_name: doc.fileName,
-    content_type: doc.contentType,
-    size_bytes: content.length,
-    content,
+  await deps.db.transaction(async (trx) => {
+    // Uploads of one session one at a time, so concurrent ones cannot overshoot the caps together.
+    await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`documents:${row.id}`]);
+    assertUnderCaps(deps, await documentsSoFar(trx, row.id), content.length);
+    await trx('documents').insert({
+      id,
+      organization_id: row.organization_id,
+      session_id: row.id,
+      type: doc.type,
+      file_name: doc.fileName,
+      content_type: doc.contentType,
+      size_bytes: content.length,
+      content,
+    });
   });
   return { id };
 }
