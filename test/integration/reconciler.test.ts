@@ -15,7 +15,7 @@ import {
 import { WebhookReceiver } from '../support/receiver';
 import { createSessionAt, sessionDeps } from '../support/sessions';
 import { apiWithoutTemporal, type ApiWithoutTemporal } from '../support/temporalDown';
-import { call, newOrganization, startSystem, waitUntil, type TestSystem } from '../support/system';
+import { call, newOrganization, startSystem, TEST_METRICS_TOKEN, waitUntil, type TestSystem } from '../support/system';
 import { sessionEndDelivery } from '../support/webhooks';
 
 // The reconciler (docs/reliability.md) on the dev server and PostgreSQL: workflows are
@@ -28,7 +28,7 @@ let down: ApiWithoutTemporal;
 
 beforeAll(async () => {
   // A failed webhook attempt waits an hour: only a resume can deliver it within the test.
-  sys = await startSystem({ WEBHOOK_RETRY_DELAYS_SECONDS: '3600,3600' });
+  sys = await startSystem({ WEBHOOK_RETRY_DELAYS_SECONDS: '3600,3600', METRICS_CACHE_SECONDS: '0' });
   receiver = await new WebhookReceiver().start();
   down = await apiWithoutTemporal(sys);
 });
@@ -72,7 +72,8 @@ test('(a) a session past its purge time whose workflow was terminated is purged 
   expect(await reconcile([org.organizationId])).toMatchObject({ purged: 0, restarted: 0, started: 0, resumed: 0 });
   expect(await verifyLedger(sys.db, sys.config.AUDIT_HMAC_KEY, org.organizationId)).toMatchObject({ valid: true });
 
-  const metrics = await call(sys.baseUrl, 'GET', '/metrics');
+  const metrics = await call(sys.baseUrl, 'GET', '/metrics', { token: TEST_METRICS_TOKEN });
+  expect(metrics.status).toBe(200);
   expect(Number(/kyc_reconciler_repairs_total\{kind="purged"\} (\d+)/.exec(metrics.body)?.[1])).toBeGreaterThanOrEqual(1);
   expect(Number(/kyc_reconciler_checked_total (\d+)/.exec(metrics.body)?.[1])).toBeGreaterThanOrEqual(2);
 });
