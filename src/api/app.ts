@@ -11,6 +11,7 @@ import { observeHttp } from './metrics';
 import { HttpProblem, problems } from './problem';
 import { analysisRoutes } from './routes/analyses';
 import { auditEventRoutes } from './routes/auditEvents';
+import { codecRoutes } from './routes/codec';
 import { documentRoutes } from './routes/documents';
 import { healthRoutes } from './routes/health';
 import { journeyRoutes } from './routes/journey';
@@ -73,7 +74,7 @@ export function createApp(input: { config: Config; db: Db; temporal: Client; key
   app.use(express.json({ limit: DEFAULT_BODY_LIMIT }));
 
   const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps), analysisRoutes(deps), webhookRoutes(deps)];
-  routers.push(operatorRoutes(deps), auditEventRoutes(deps), documentRoutes(deps));
+  routers.push(operatorRoutes(deps), auditEventRoutes(deps), documentRoutes(deps), codecRoutes(deps));
   for (const router of routers) app.use(router);
 
   // A known path with another method is 405 (with Allow), anything else 404.
