@@ -2,6 +2,7 @@ import type { Db } from '../src/db/knex';
 import type { DataKeyStore } from '../src/payloads/keyStore';
 import { createDecisionActivities } from './decisions';
 import { createRearmActivities } from './rearm';
+import { createReconcileActivities } from './reconcile';
 import { createRetentionActivities } from './retention';
 import { createSessionActivities } from './sessions';
 import { createWebhookActivities, WebhookDeps } from './webhooks';
@@ -21,6 +22,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDecisionActivities(deps),
     ...createRetentionActivities(deps),
     ...createRearmActivities(deps),
+    ...createReconcileActivities(deps),
   };
 }
 

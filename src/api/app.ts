@@ -3,19 +3,22 @@ import express, { type ErrorRequestHandler, type Express, type Router } from 'ex
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
-import type { DataKeyStore } from '../payloads/keyStore';
+import { DataKeyStore, MasterKeys } from '../payloads/keyStore';
 import { log } from '../log';
 import type { AnalysisDeps } from '../analyses/analyses';
 import type { SessionDeps } from '../sessions/sessions';
 import { observeHttp } from './metrics';
 import { HttpProblem, problems } from './problem';
+import { clientIp, RateLimiter } from './rateLimit';
 import { analysisRoutes } from './routes/analyses';
 import { auditEventRoutes } from './routes/auditEvents';
 import { codecRoutes } from './routes/codec';
 import { documentRoutes } from './routes/documents';
-import { healthRoutes } from './routes/health';
+import { healthRoutes, metricsRouter } from './routes/health';
 import { journeyRoutes } from './routes/journey';
 import { operatorRoutes } from './routes/operators';
+import { meRoutes } from './routes/me';
+import { pageRoutes } from './routes/pages';
 import { sessionRoutes } from './routes/sessions';
 import { settingsRoutes } from './routes/settings';
 import { webhookRoutes } from './routes/webhooks';
@@ -31,9 +34,11 @@ export interface AppDeps {
 
 const DEFAULT_BODY_LIMIT = '100kb';
 
-export function createApp(input: { config: Config; db: Db; temporal: Client; keys: DataKeyStore }): Express {
+export function createApp(input: { config: Config; db: Db; temporal: Client; keys?: DataKeyStore }): Express {
   const deps: AppDeps = {
     ...input,
+    // The codec server's keys; the process's Temporal client must use the same (src/server.ts).
+    keys: input.keys ?? new DataKeyStore(input.db, MasterKeys.fromConfig(input.config)),
     sessions: {
       db: input.db,
       temporal: input.temporal,
@@ -51,12 +56,18 @@ export function createApp(input: { config: Config; db: Db; temporal: Client; key
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.locals.rateLimiter = new RateLimiter(input.config);
+  const hsts = input.config.PUBLIC_BASE_URL.startsWith('https://');
 
   app.use((req, res, next) => {
     const given = req.get('x-request-id');
     const requestId = given && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
     res.locals.requestId = requestId;
     res.set('X-Request-Id', requestId);
+    // On every answer, errors included: no URL (journey links carry a token) leaks as a
+    // Referer, no body is sniffed into another type, and https sites stay https.
+    res.set({ 'Referrer-Policy': 'no-referrer', 'X-Content-Type-Options': 'nosniff' });
+    if (hsts) res.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       // The route pattern, never the URL: journey URLs carry the link token.
@@ -68,13 +79,18 @@ export function createApp(input: { config: Config; db: Db; temporal: Client; key
     next();
   });
 
-  // Documents arrive base64-encoded inside JSON: allow their size plus the encoding overhead.
-  const documentBodyLimit = Math.ceil((input.config.MAX_DOCUMENT_BYTES * 4) / 3) + 64 * 1024;
-  app.use('/v1/journey/:token/documents', express.json({ limit: documentBodyLimit }));
-  app.use(express.json({ limit: DEFAULT_BODY_LIMIT }));
+  app.use((req, _res, next) => {
+    (app.locals.rateLimiter as RateLimiter).take('ip', clientIp(req));
+    next();
+  });
+  // Journey routes parse their own bodies, after the link token is resolved (routes/journey.ts):
+  // a request with a random token is answered before any of its body is read.
+  const defaultJson = express.json({ limit: DEFAULT_BODY_LIMIT });
+  app.use((req, res, next) => (req.path.startsWith('/v1/journey/') ? next() : defaultJson(req, res, next)));
 
   const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps), analysisRoutes(deps), webhookRoutes(deps)];
   routers.push(operatorRoutes(deps), auditEventRoutes(deps), documentRoutes(deps), codecRoutes(deps));
+  routers.push(meRoutes(deps), pageRoutes(deps)); // /openapi.json, /docs/api, the back office at /
   for (const router of routers) app.use(router);
 
   // A known path with another method is 405 (with Allow), anything else 404.
@@ -83,6 +99,22 @@ export function createApp(input: { config: Config; db: Db; temporal: Client; key
       throw problems.methodNotAllowed(methods);
     });
   }
+  app.use(() => {
+    throw new HttpProblem(404, 'not-found', 'Not found', 'no such route');
+  });
+  app.use(errorHandler);
+  return app;
+}
+
+/** The app of METRICS_PORT's listener: /metrics only (bearer-checked when METRICS_TOKEN is set). */
+export function createMetricsApp(input: { config: Config; db: Db }): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use((_req, res, next) => {
+    res.set({ 'Referrer-Policy': 'no-referrer', 'X-Content-Type-Options': 'nosniff' });
+    next();
+  });
+  app.use(metricsRouter(input.db, input.config));
   app.use(() => {
     throw new HttpProblem(404, 'not-found', 'Not found', 'no such route');
   });

@@ -14,6 +14,7 @@ import type { Activities } from '../../activities';
 import { hashToken, newToken } from '../../src/orgs/credentials';
 import { registerSearchAttributes } from '../../src/temporal/registerSearchAttributes';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { assertMatchesDocument } from './openapiCheck';
 
 // The whole system in the test process, against the real Temporal dev server and the real
 // PostgreSQL started by globalSetup: API on an ephemeral port, a worker on a task queue of
@@ -33,6 +34,7 @@ export interface TestSystem {
 export const TEST_AUDIT_KEY = 'test-audit-key-0123456789abcdef0123456789abcdef';
 /** Also set in the environment by setupEnv.ts, for the CLI tools tests run. */
 export const TEST_PAYLOAD_MASTER_KEY = '0f4dccedd533f9bc635bc553d7c7a7894dcdcfec8e034327ba4c99882bf29d3b';
+export const TEST_METRICS_TOKEN = 'test-metrics-token-0123456789';
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return parseConfig({
@@ -46,6 +48,14 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     WEBHOOK_RETRY_DELAYS_SECONDS: '1,1,1',
     LOG_LEVEL: 'silent',
     PORT: '0',
+    // Test files hammer one address (127.0.0.1): limits high unless a test sets its own.
+    RATE_LIMIT_IP: '1000000/1m',
+    RATE_LIMIT_UNAUTHENTICATED: '1000000/1m',
+    RATE_LIMIT_PRINCIPAL: '1000000/1m',
+    RATE_LIMIT_VERIFY: '1000000/1m',
+    RATE_LIMIT_WEBHOOK_TEST: '1000000/1m',
+    METRICS_TOKEN: TEST_METRICS_TOKEN,
+    METRICS_CACHE_SECONDS: '0',
     ...overrides,
   });
 }
@@ -119,7 +129,7 @@ export async function call(
   baseUrl: string,
   method: string,
   path: string,
-  opts: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  opts: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string>; skipDocumentCheck?: boolean } = {},
 ): Promise<{ status: number; headers: Headers; body: any }> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
@@ -135,7 +145,10 @@ export async function call(
   } catch {
     // keep text
   }
-  return { status: res.status, headers: res.headers, body };
+  const answer = { status: res.status, headers: res.headers, body };
+  // Every response a test sees must be one the OpenAPI document allows.
+  if (!opts.skipDocumentCheck) assertMatchesDocument(method, path, answer);
+  return answer;
 }
 
 /** The time-skipping server starts without our custom search attributes: register them. */
@@ -145,14 +158,24 @@ export async function registerTestSearchAttributes(env: TestWorkflowEnvironment)
 
 /**
  * Polls `read` until `done` holds, for states that only show through a query or SQL
- * (no event to await). Fails with the last value after `timeoutMs`.
+ * (no event to await). A read that throws (a query timing out on a loaded machine, a
+ * worker still starting) counts as "not yet"; after `timeoutMs` the last error or value
+ * is reported. The bound only detects a hang: it is generous, never a speed claim.
  */
-export async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000, everyMs = 100): Promise<T> {
+export async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 180_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not reached within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
+    let outcome: { value: T } | { error: unknown };
+    try {
+      outcome = { value: await read() };
+    } catch (error) {
+      outcome = { error };
+    }
+    if ('value' in outcome && done(outcome.value)) return outcome.value;
+    if (Date.now() > deadline) {
+      if ('error' in outcome) throw outcome.error;
+      throw new Error(`condition not reached within ${timeoutMs} ms; last value: ${JSON.stringify(outcome.value)}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }

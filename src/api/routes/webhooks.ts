@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { AppDeps } from '../app';
 import { auditFrom } from '../auditContext';
-import { principalOf, requireAuth } from '../auth';
+import { limitPerOrganization, principalOf, requireAuth } from '../auth';
 import { replyIdempotent, withIdempotency } from '../idempotency';
 import { problems } from '../problem';
 import { idParam, paginationQuery } from '../schemas';
@@ -13,7 +13,7 @@ import { rotateWebhookSecret } from '../../webhooks/secretRotation';
 
 // The webhook delivery log, redelivery, test sends and secret rotation (SPEC §4, §5).
 
-const listDeliveriesQuery = paginationQuery
+export const listDeliveriesQuery = paginationQuery
   .extend({
     event: z.enum(['session_end', 'decision', 'test']).optional(),
     status: z.enum(['pending', 'succeeded', 'failed', 'skipped']).optional(),
@@ -21,10 +21,10 @@ const listDeliveriesQuery = paginationQuery
   })
   .strict();
 
-const testWebhookBody = z.object({ endpoint: z.enum(['session_end', 'decision']) }).strict();
+export const testWebhookBody = z.object({ endpoint: z.enum(['session_end', 'decision']) }).strict();
 
 /** These POSTs take no fields; anything sent is a client mistake worth a 400. */
-const noBody = z.object({}).strict().optional();
+export const noBody = z.object({}).strict().optional();
 
 function operatorAction(req: Request, res: Response): OperatorAction {
   const { organizationId, actor, ...context } = auditFrom(req, res);
@@ -91,7 +91,7 @@ export function webhookRoutes(deps: AppDeps): Router {
     replyIdempotent(res, result, { secret: row.secret, createdAt: rotated.createdAt, previousSecretExpiresAt: rotated.previousSecretExpiresAt });
   });
 
-  r.post('/v1/settings/webhooks/test', admin, async (req, res) => {
+  r.post('/v1/settings/webhooks/test', admin, limitPerOrganization('webhook_test'), async (req, res) => {
     const action = operatorAction(req, res);
     const result = await withIdempotency(
       deps.db,
