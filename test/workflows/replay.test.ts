@@ -16,7 +16,6 @@ import {
   eraseUpdate,
   openLinkUpdate,
   sessionWorkflowId,
-  stateQuery,
   webhookWorkflowId,
 } from '../../workflows/definitions';
 import { DataKeyStore } from '../../src/payloads/keyStore';
