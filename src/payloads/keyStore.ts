@@ -165,14 +165,16 @@ export class DataKeyStore {
    * Master key rotation: re-wraps every live data key under the current master key. Payloads
    * stay as they are (their data keys do not change). Returns how many keys were re-wrapped.
    */
-  async rewrapAll(batchSize = 500): Promise<number> {
+  async rewrapAll(options: { batchSize?: number; scopes?: KeyScope[] } = {}): Promise<number> {
     let count = 0;
     for (;;) {
-      const rows = await this.db<DataKeyRow>('data_keys')
+      const query = this.db<DataKeyRow>('data_keys');
+      if (options.scopes) query.whereIn('scope', options.scopes);
+      const rows = await query
         .whereNotNull('wrapped_key')
         .whereNot({ master_key_id: this.master.current.id })
         .orderBy('id')
-        .limit(batchSize);
+        .limit(options.batchSize ?? 500);
       if (rows.length === 0) return count;
       for (const row of rows) {
         const key = this.master.unwrap(row.id, row.wrapped_key!, row.master_key_id!);
