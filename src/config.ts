@@ -24,7 +24,7 @@ export const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   PUBLIC_BASE_URL: z.string().url().optional(),
   AUDIT_HMAC_KEY: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)'),
-  /** Wraps the payload codec's data keys (docs/security.md). Rotation: the old one moves to _PREVIOUS. */
+  /** Wraps the payload codec's data keys (docs/architecture.md ("Payload encryption")). Rotation: the old one moves to _PREVIOUS. */
   PAYLOAD_MASTER_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hexadecimal characters (openssl rand -hex 32)'),
   PAYLOAD_MASTER_KEY_PREVIOUS: z
     .string()
@@ -64,7 +64,7 @@ export const configSchema = z.object({
   /** Per-session caps on what a journey link may upload (a link lives up to 60 days). */
   MAX_DOCUMENTS_PER_SESSION: z.coerce.number().int().min(1).default(20),
   MAX_SESSION_DOCUMENT_BYTES: z.coerce.number().int().min(1024).default(60 * 1024 * 1024),
-  /** Token buckets, "N/period" (burst N, N per period) or "off"; see docs/security.md. */
+  /** Token buckets, "N/period" (burst N, N per period) or "off"; see docs/architecture.md ("Payload encryption"). */
   RATE_LIMIT_IP: rateLimit.default('1200/1m'),
   RATE_LIMIT_UNAUTHENTICATED: rateLimit.default('60/1m'),
   RATE_LIMIT_PRINCIPAL: rateLimit.default('600/1m'),

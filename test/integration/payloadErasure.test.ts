@@ -126,7 +126,7 @@ test('what Temporal keeps of a session is encrypted, decodes for its operators, 
   expect(undecodable.length).toBeGreaterThan(10);
   for (const p of undecodable) expect(p.error).toMatch(/^key destroyed/);
   // Still readable: ids written after the purge (organization key), and the operator's own
-  // signal, which the codec server encoded under the organization's key (docs/security.md).
+  // signal, which the codec server encoded under the organization's key (docs/architecture.md ("Payload encryption")).
   for (const marker of personal(erased.markers).filter((m) => m !== erased.markers.uiComment)) expect(after.decodedText).not.toContain(marker);
   const other = await readHistory(sys.client, sessionWorkflowId(kept.id), fresh);
   expect(other.payloads.filter((p) => p.error)).toEqual([]);

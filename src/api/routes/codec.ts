@@ -101,7 +101,7 @@ export function codecRoutes(deps: AppDeps): Router {
   });
 
   // The protocol carries no workflow id: what an operator encodes (a signal typed in the UI)
-  // goes under the organization's key. See docs/security.md.
+  // goes under the organization's key. See docs/architecture.md ("Payload encryption").
   r.post('/codec/encode', requireAuth(deps.db, { roles: ANY_OPERATOR }), async (req, res) => {
     const payloads = parse(req).filter((p) => !isEncrypted(p));
     const { organizationId } = principalOf(res);
