@@ -64,7 +64,7 @@ export const configSchema = z.object({
   /** Per-session caps on what a journey link may upload (a link lives up to 60 days). */
   MAX_DOCUMENTS_PER_SESSION: z.coerce.number().int().min(1).default(20),
   MAX_SESSION_DOCUMENT_BYTES: z.coerce.number().int().min(1024).default(60 * 1024 * 1024),
-  /** Token buckets, "N/period" (burst N, N per period) or "off"; see docs/architecture.md ("Payload encryption"). */
+  /** Token buckets, "N/period" (burst N, N per period) or "off"; see docs/security.md. */
   RATE_LIMIT_IP: rateLimit.default('1200/1m'),
   RATE_LIMIT_UNAUTHENTICATED: rateLimit.default('60/1m'),
   RATE_LIMIT_PRINCIPAL: rateLimit.default('600/1m'),
