@@ -177,7 +177,13 @@ export async function analysisStartFromRow(
 }
 
 /** Starts `analysis-<id>` idempotently by id (see startSessionWorkflow). */
-export async function startAnalysisWorkflow(temporal: Client, taskQueue: string, start: AnalysisWorkflowStart, hashKey: string): Promise<void> {
+export async function startAnalysisWorkflow(
+  temporal: Client,
+  taskQueue: string,
+  start: AnalysisWorkflowStart,
+  /** Keys the CorrelationId search attribute's hash (src/domain/correlationIdHash.ts). */
+  auditKey: string,
+): Promise<void> {
   const { correlationId, ...input } = start;
   const purgeAt = input.dataRetention ? new Date(Date.parse(input.createdAt) + durationToMs(input.dataRetention)) : null;
   await temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () =>
@@ -190,8 +196,7 @@ export async function startAnalysisWorkflow(temporal: Client, taskQueue: string,
       typedSearchAttributes: [
         { key: OrganizationId, value: input.organizationId },
         ...(purgeAt ? [{ key: PurgeAt, value: purgeAt }] : []),
-        // A keyed hash, never the reference itself (docs/architecture.md).
-        ...(correlationId ? [{ key: CorrelationId, value: correlationIdHash(hashKey, input.organizationId, correlationId) }] : []),
+        ...(correlationId ? [{ key: CorrelationId, value: correlationIdHash(auditKey, input.organizationId, correlationId) }] : []),
       ],
       staticSummary: `Standalone analysis ${input.analysisId}`,
     }),

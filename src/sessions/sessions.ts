@@ -277,7 +277,13 @@ export async function sessionStartFromRow(
  * a start whose answer was lost), this is a no-op; if an earlier run was closed by hand, a new
  * run starts with the same id. Bounded by WORKFLOW_START_DEADLINE_MS.
  */
-export async function startSessionWorkflow(temporal: Client, taskQueue: string, start: SessionWorkflowStart, hashKey: string): Promise<void> {
+export async function startSessionWorkflow(
+  temporal: Client,
+  taskQueue: string,
+  start: SessionWorkflowStart,
+  /** Keys the CorrelationId search attribute's hash (src/domain/correlationIdHash.ts). */
+  auditKey: string,
+): Promise<void> {
   const { correlationId, ...input } = start;
   const purgeAt = input.dataRetention ? new Date(Date.parse(input.createdAt) + durationToMs(input.dataRetention)) : null;
   await temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () =>
@@ -292,8 +298,7 @@ export async function startSessionWorkflow(temporal: Client, taskQueue: string, 
         { key: SessionStatus, value: input.restored?.status ?? 'created' },
         { key: LinkExpiresAt, value: new Date(input.linkExpiresAt) },
         ...(purgeAt ? [{ key: PurgeAt, value: purgeAt }] : []),
-        // A keyed hash, never the reference itself (docs/architecture.md).
-        ...(correlationId ? [{ key: CorrelationId, value: correlationIdHash(hashKey, input.organizationId, correlationId) }] : []),
+        ...(correlationId ? [{ key: CorrelationId, value: correlationIdHash(auditKey, input.organizationId, correlationId) }] : []),
       ],
       staticSummary: `Journey session ${input.sessionId}`,
       staticDetails: `organization ${input.organizationId}`,

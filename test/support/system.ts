@@ -32,9 +32,9 @@ export interface TestSystem {
 }
 
 export const TEST_AUDIT_KEY = 'test-audit-key-0123456789abcdef0123456789abcdef';
+export const TEST_METRICS_TOKEN = 'test-metrics-token-0123456789';
 /** Also set in the environment by setupEnv.ts, for the CLI tools tests run. */
 export const TEST_PAYLOAD_MASTER_KEY = '0f4dccedd533f9bc635bc553d7c7a7894dcdcfec8e034327ba4c99882bf29d3b';
-export const TEST_METRICS_TOKEN = 'test-metrics-token-0123456789';
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return parseConfig({

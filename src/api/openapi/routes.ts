@@ -185,6 +185,10 @@ export function apiRoutes(bounds: RegistryBounds = { linkExpiryMin: '1m', retent
       callers: ['admin'], params: idParam, body: updateOperatorSchema, bodyRequired: true, responses: { 200: ok('the operator', R.operatorResponse) },
     },
     {
+      method: 'post', path: '/v1/operators/:id/token', tag: 'Operators', summary: "Rotate an operator's token (the old one stops at once)",
+      callers: ['admin'], params: idParam, responses: { 201: ok('the new token, shown once', R.rotatedOperatorTokenResponse) },
+    },
+    {
       method: 'post', path: '/v1/api-keys', tag: 'Operators', summary: 'Create an API key (shown once)',
       callers: ['admin'], body: createApiKeySchema, bodyRequired: true, idempotencyKey: true,
       responses: { 201: ok('the key', R.createdApiKeyResponse) },
