@@ -205,7 +205,10 @@ else
   for spec in "${SA_SPECS[@]}"; do sa_flags+=(--search-attribute "$spec"); done
   say "starting the Temporal dev server at $TEMPORAL_ADDRESS (log: .data/temporal.log, state: .data/temporal.sqlite)"
   set -m
+  # The Web UI decodes payloads through the API's codec server (operators paste their token
+  # in the UI's codec settings, docs/operations.md).
   "$TEMPORAL" server start-dev --ip 127.0.0.1 --port "$T_PORT" --ui-port "$TEMPORAL_UI_PORT" \
+    --ui-codec-endpoint "$PUBLIC_BASE_URL/codec" \
     --db-filename .data/temporal.sqlite --namespace "$TEMPORAL_NAMESPACE" "${sa_flags[@]}" \
     >> .data/temporal.log 2>&1 &
   PIDS+=("$!")
