@@ -16,6 +16,7 @@ import {
   eraseUpdate,
   openLinkUpdate,
   sessionWorkflowId,
+  stateQuery,
   webhookWorkflowId,
 } from '../../workflows/definitions';
 import { DataKeyStore } from '../../src/payloads/keyStore';
