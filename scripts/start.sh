@@ -40,6 +40,18 @@ if [ -z "${AUDIT_HMAC_KEY:-}" ]; then
   export AUDIT_HMAC_KEY
 fi
 
+if [ -z "${AUDIT_SIGNING_KEY:-}" ]; then
+  # Ed25519 key signing ledger checkpoints; stable across restarts so the public key is too.
+  keyfile=.data/audit-signing.key
+  if [ ! -s "$keyfile" ]; then
+    (umask 077 && node -e 'const { generateKeyPairSync } = require("crypto");
+      process.stdout.write(generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "der" }).toString("base64"))' > "$keyfile")
+    say "generated a local audit signing key (Ed25519) in $keyfile"
+  fi
+  AUDIT_SIGNING_KEY="$(cat "$keyfile")"
+  export AUDIT_SIGNING_KEY
+fi
+
 # --- helpers ------------------------------------------------------------------------
 tcp_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2> /dev/null; }
 is_local() { case "$1" in 127.0.0.1 | localhost | ::1 | '[::1]') return 0 ;; *) return 1 ;; esac; }

@@ -3,6 +3,7 @@ import express, { type ErrorRequestHandler, type Express, type Router } from 'ex
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
+import { loadSigningKey, type SigningKey } from '../domain/ledgerCheckpoint';
 import { log } from '../log';
 import type { AnalysisDeps } from '../analyses/analyses';
 import type { SessionDeps } from '../sessions/sessions';
@@ -25,6 +26,8 @@ export interface AppDeps {
   temporal: Client;
   sessions: SessionDeps;
   analyses: AnalysisDeps;
+  /** Signs ledger checkpoints; absent when AUDIT_SIGNING_KEY is not configured. */
+  signingKey?: SigningKey;
 }
 
 const DEFAULT_BODY_LIMIT = '100kb';
@@ -32,6 +35,7 @@ const DEFAULT_BODY_LIMIT = '100kb';
 export function createApp(input: { config: Config; db: Db; temporal: Client }): Express {
   const deps: AppDeps = {
     ...input,
+    signingKey: input.config.AUDIT_SIGNING_KEY ? loadSigningKey(input.config.AUDIT_SIGNING_KEY) : undefined,
     sessions: {
       db: input.db,
       temporal: input.temporal,
