@@ -24,6 +24,8 @@ export TEMPORAL_NAMESPACE="${TEMPORAL_NAMESPACE:-default}"
 export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
 # Local-only default so a webhook receiver on 127.0.0.1 works; production leaves it off.
 export WEBHOOK_ALLOW_PRIVATE_NETWORKS="${WEBHOOK_ALLOW_PRIVATE_NETWORKS:-true}"
+# The reconciler runs every minute locally (production default: 5m; docs/reliability.md).
+export RECONCILE_INTERVAL="${RECONCILE_INTERVAL:-1m}"
 TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 # /metrics on a loopback listener of its own (docs/security.md); set METRICS_TOKEN to also
 # serve it, behind that bearer token, on the API's port.
@@ -50,6 +52,17 @@ if [ -z "${AUDIT_SIGNING_KEY:-}" ]; then
   fi
   AUDIT_SIGNING_KEY="$(cat "$keyfile")"
   export AUDIT_SIGNING_KEY
+fi
+
+if [ -z "${PAYLOAD_MASTER_KEY:-}" ]; then
+  # Wraps the data keys that encrypt Temporal payloads: losing it makes every history unreadable.
+  keyfile=.data/payload-master.key
+  if [ ! -s "$keyfile" ]; then
+    (umask 077 && node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))' > "$keyfile")
+    say "generated a local payload master key in $keyfile"
+  fi
+  PAYLOAD_MASTER_KEY="$(cat "$keyfile")"
+  export PAYLOAD_MASTER_KEY
 fi
 
 # --- helpers ------------------------------------------------------------------------
@@ -221,6 +234,9 @@ for i in $(seq 1 180); do
   sleep 0.5
 done
 say "Temporal is ready; search attributes: ${SA_SPECS[*]}"
+# The reconciler's Schedule, created or updated idempotently (the same command as for clusters).
+"$TSX" src/cli/setupTemporal.ts > /dev/null || die "could not create the reconciler schedule (npm run temporal:setup)"
+say "reconciler schedule ready (every $RECONCILE_INTERVAL)"
 
 # --- worker + API ----------------------------------------------------------------------------
 ! tcp_open 127.0.0.1 "$PORT" || die "port $PORT is already in use; set PORT to another port"

@@ -25,6 +25,18 @@ export const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   PUBLIC_BASE_URL: z.string().url().optional(),
   AUDIT_HMAC_KEY: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)'),
+  /** Wraps the payload codec's data keys (docs/security.md). Rotation: the old one moves to _PREVIOUS. */
+  PAYLOAD_MASTER_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hexadecimal characters (openssl rand -hex 32)'),
+  PAYLOAD_MASTER_KEY_PREVIOUS: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}(,[0-9a-fA-F]{64})*$/, 'must be comma-separated keys of 64 hexadecimal characters')
+    .transform((v) => v.split(','))
+    .optional(),
+  /** Origins of the Temporal Web UIs allowed to call the codec server (comma-separated). */
+  CODEC_CORS_ORIGINS: z
+    .string()
+    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+    .default(['http://127.0.0.1:8233', 'http://localhost:8233']),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool.default(false),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60000).default(15000),
   /** Backoff between attempts; SPEC §5's schedule, about three days in all. */
@@ -33,6 +45,20 @@ export const configSchema = z.object({
   LINK_EXPIRY_MIN: durationString.default('1m'),
   DATA_RETENTION_MIN: durationString.default('1d'),
   MAX_DOCUMENT_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
+  /**
+   * Worker tuning (docs/performance.md). Sessions spend their life waiting on timers: a bounded
+   * sticky cache keeps the worker's memory flat however many are open (an evicted session
+   * replays its short history when its next task comes). Unset concurrency = the SDK's defaults.
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(300),
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).optional(),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).optional(),
+  /** host:port for the worker's Prometheus endpoint (SDK metrics: sticky cache, task latencies). */
+  TEMPORAL_WORKER_METRICS_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').optional(),
+  /** Connections per process to PostgreSQL. */
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  /** How often the reconciler's Schedule runs (docs/reliability.md); `npm start` uses 1m. */
+  RECONCILE_INTERVAL: durationString.refine((v) => v !== '', 'must not be empty').default('5m'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** Interface the API listens on; forced to loopback when private-network webhooks are allowed. */
   HOST: z.string().min(1).optional(),

@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
 import { loadSigningKey, type SigningKey } from '../domain/ledgerCheckpoint';
+import type { DataKeyStore } from '../payloads/keyStore';
 import { log } from '../log';
 import type { AnalysisDeps } from '../analyses/analyses';
 import type { SessionDeps } from '../sessions/sessions';
@@ -16,6 +17,8 @@ import { documentRoutes } from './routes/documents';
 import { healthRoutes, metricsRouter } from './routes/health';
 import { journeyRoutes } from './routes/journey';
 import { operatorRoutes } from './routes/operators';
+import { meRoutes } from './routes/me';
+import { pageRoutes } from './routes/pages';
 import { sessionRoutes } from './routes/sessions';
 import { settingsRoutes } from './routes/settings';
 import { webhookRoutes } from './routes/webhooks';
@@ -24,6 +27,7 @@ export interface AppDeps {
   config: Config;
   db: Db;
   temporal: Client;
+  keys: DataKeyStore;
   sessions: SessionDeps;
   analyses: AnalysisDeps;
   /** Signs ledger checkpoints; absent when AUDIT_SIGNING_KEY is not configured. */
@@ -32,7 +36,7 @@ export interface AppDeps {
 
 const DEFAULT_BODY_LIMIT = '100kb';
 
-export function createApp(input: { config: Config; db: Db; temporal: Client }): Express {
+export function createApp(input: { config: Config; db: Db; temporal: Client; keys: DataKeyStore }): Express {
   const deps: AppDeps = {
     ...input,
     signingKey: input.config.AUDIT_SIGNING_KEY ? loadSigningKey(input.config.AUDIT_SIGNING_KEY) : undefined,
@@ -87,6 +91,7 @@ export function createApp(input: { config: Config; db: Db; temporal: Client }): 
 
   const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps), analysisRoutes(deps), webhookRoutes(deps)];
   routers.push(operatorRoutes(deps), auditEventRoutes(deps), documentRoutes(deps));
+  routers.push(meRoutes(deps), pageRoutes(deps)); // /openapi.json, /docs/api, the back office at /
   for (const router of routers) app.use(router);
 
   // A known path with another method is 405 (with Allow), anything else 404.

@@ -1,4 +1,5 @@
 import type { Db } from '../db/knex';
+import { reconcilerMetricLines } from '../reconciler/metrics';
 
 // Prometheus text exposition, hand-written to avoid a dependency for a dozen lines.
 // HTTP figures are this API process's own; delivery, ledger and purge figures are read
@@ -85,5 +86,6 @@ async function queryDatabaseFigures(db: Db): Promise<string[]> {
   lines.push('# HELP kyc_purges_total Sessions and standalone analyses purged (retention or erasure).', '# TYPE kyc_purges_total counter');
   lines.push(`kyc_purges_total{resource="session"} ${(sessionsPurged as { n: string }).n}`);
   lines.push(`kyc_purges_total{resource="analysis"} ${(analysesPurged as { n: string }).n}`);
+  lines.push(...(await reconcilerMetricLines(db)));
   return lines;
 }

@@ -179,7 +179,7 @@ test('sessions created while retention changes all end up with the new value', a
   for (const c of created) {
     const expected = new Date(Date.parse(c.body.createdAt) + 7 * DAY_MS).toISOString();
     expect((await sys.db('sessions').where({ id: c.body.id }).first()).purge_at.toISOString()).toBe(expected);
-    const state = await pollUntil(() => sys.client.workflow.getHandle(sessionWorkflowId(c.body.id)).query(stateQuery), (st) => st.purgeAt === expected, 10_000);
+    const state = await pollUntil(() => sys.client.workflow.getHandle(sessionWorkflowId(c.body.id)).query(stateQuery), (st) => st.purgeAt === expected, 120_000);
     expect(state.purgeAt).toBe(expected);
   }
 });

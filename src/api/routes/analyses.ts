@@ -1,10 +1,10 @@
 import { Router } from 'express';
-import { createStandaloneAnalysis, decideAnalysis, getAnalysisView } from '../../analyses/analyses';
+import { createStandaloneAnalysis, decideAnalysis, getAnalysisView, listAnalyses, resumeAnalysisCreation } from '../../analyses/analyses';
 import type { AppDeps } from '../app';
 import { auditFrom } from '../auditContext';
 import { ANY_OPERATOR, principalOf, requireAuth } from '../auth';
 import { replyIdempotent, withIdempotency } from '../idempotency';
-import { createStandaloneAnalysisSchema, decisionSchema, idParam } from '../schemas';
+import { createStandaloneAnalysisSchema, decisionSchema, idParam, listAnalysesQuery } from '../schemas';
 import { parseOrThrow } from '../validate';
 
 export function analysisRoutes(deps: AppDeps): Router {
@@ -15,12 +15,18 @@ export function analysisRoutes(deps: AppDeps): Router {
     const result = await withIdempotency(
       deps.db,
       { organizationId: caller.organizationId, route: 'POST /v1/analyses', key: req.get('idempotency-key'), body: req.body },
-      async () => {
+      async (checkpoint) => {
         const body = parseOrThrow(createStandaloneAnalysisSchema, req.body);
-        return { status: 201, body: await createStandaloneAnalysis(deps.analyses, caller, body) };
+        return { status: 201, body: await createStandaloneAnalysis(deps.analyses, caller, body, new Date(), { checkpoint }) };
       },
+      { resume: (saved) => resumeAnalysisCreation(deps.analyses, caller.organizationId, saved) },
     );
     replyIdempotent(res, result);
+  });
+
+  r.get('/v1/analyses', requireAuth(deps.db, { apiKey: true, roles: ANY_OPERATOR }), async (req, res) => {
+    const q = parseOrThrow(listAnalysesQuery, req.query, 'query');
+    res.json(await listAnalyses(deps.db, principalOf(res).organizationId, q));
   });
 
   r.get('/v1/analyses/:id', requireAuth(deps.db, { apiKey: true, roles: ANY_OPERATOR }), async (req, res) => {

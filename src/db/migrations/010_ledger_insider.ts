@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 // Issue 12. The ledger against an insider with the application's database role:
 // - audit_heads can only move forward, to an event that exists (no rewind, no delete);
 // - signed checkpoints and the public keys that verify them are append-only like audit_events;
-// - operator tokens can expire; checkpoints are a webhook event.
+// - operator tokens can expire.
 // Privileges (src/db/appRole.ts) do the rest: the application's role is not the owner, so it
 // can neither disable these triggers nor UPDATE/DELETE/TRUNCATE the ledger tables.
 export async function up(knex: Knex): Promise<void> {
@@ -31,13 +31,6 @@ export async function up(knex: Knex): Promise<void> {
     // One successor per checkpoint: the chain cannot fork inside the database.
     t.unique(['organization_id', 'prev_checkpoint_hash']);
   });
-
-  // Checkpoints go to the customer as signed webhooks: a copy outside our database.
-  await knex.raw(`
-    ALTER TABLE webhook_deliveries DROP CONSTRAINT IF EXISTS webhook_deliveries_event_check;
-    ALTER TABLE webhook_deliveries ADD CONSTRAINT webhook_deliveries_event_check
-      CHECK (event IN ('session_end', 'decision', 'test', 'audit_checkpoint'));
-  `);
 
   await knex.raw(`
     CREATE FUNCTION audit_heads_forward_only() RETURNS trigger LANGUAGE plpgsql AS $$
