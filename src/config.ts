@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { loadSigningKey } from './domain/ledgerCheckpoint';
 import { RATE_LIMIT_RE } from './domain/tokenBucket';
+import { temporalConnectionOptions, TemporalTlsConfigError } from './temporal/connectionOptions';
 
 const bool = z
   .enum(['true', 'false', '1', '0'])
@@ -110,8 +111,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     // The SSRF guard is off: an API reachable from elsewhere would let anyone probe the host's network.
     throw new ConfigError(`invalid configuration: HOST must be a loopback address while WEBHOOK_ALLOW_PRIVATE_NETWORKS is on (got ${c.HOST})`);
   }
-  if (Boolean(c.TEMPORAL_TLS_CERT) !== Boolean(c.TEMPORAL_TLS_KEY)) {
-    throw new ConfigError('invalid configuration: TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (client certificate and its key)');
+  try {
+    // Reads and checks the PEM files now: a wrong path fails the start, not the first call.
+    temporalConnectionOptions(c);
+  } catch (err) {
+    if (err instanceof TemporalTlsConfigError) throw new ConfigError(`invalid configuration: ${err.message}`);
+    throw err;
   }
   if (c.AUDIT_SIGNING_KEY) {
     try {
