@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parseConfig } from '../../src/config';
 import { temporalConnectionOptions } from '../../src/temporal/connectionOptions';
 
-const base = { AUDIT_HMAC_KEY: 'k'.repeat(32) };
+const base = { AUDIT_HMAC_KEY: 'k'.repeat(32), PAYLOAD_MASTER_KEY: '0'.repeat(64) };
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'temporal-tls-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -11,12 +11,12 @@ import { listCheckpoints, listPublicKeys, registerSigningKey, takeCheckpoint } f
 import { log } from '../../log';
 import { clientIp } from '../rateLimit';
 import { rateLimiterOf } from '../auth';
-import { paginationQuery } from '../schemas';
+
 import { problems } from '../problem';
 import type { AppDeps } from '../app';
 import { auditFrom } from '../auditContext';
 import { limitPerOrganization, principalOf, requireAuth } from '../auth';
-import { exportAuditEventsQuery, listAuditEventsQuery } from '../ledgerSchemas';
+import { exportAuditEventsQuery, listAuditEventsQuery, listQuery } from '../ledgerSchemas';
 import { idParam } from '../schemas';
 import { ChunkedWriter, ClientGone } from '../streaming';
 import { parseOrThrow } from '../validate';
@@ -44,7 +44,7 @@ export function auditEventRoutes(deps: AppDeps): Router {
   });
 
   r.get('/v1/audit-events/checkpoints', readers, async (req, res) => {
-    const q = parseOrThrow(paginationQuery.strict(), req.query, 'query');
+    const q = parseOrThrow(listQuery, req.query, 'query');
     res.json(await listCheckpoints(deps.db, principalOf(res).organizationId, q));
   });
 
