@@ -174,21 +174,26 @@ export const deliveryResponse = z
   });
 
 const role = z.enum(['admin', 'analyst', 'auditor']);
-export const operatorResponse = z
-  .object({ id, email: z.string(), role, disabled: z.boolean(), disabledAt: nullableInstant, createdAt: instant });
+const tokenExpiresAt = nullableInstant.describe('when the token stops working (OPERATOR_TOKEN_TTL); null: no expiry');
+export const operatorResponse = z.object({
+  id,
+  email: z.string(),
+  role,
+  disabled: z.boolean(),
+  disabledAt: nullableInstant,
+  createdAt: instant,
+  token: z.string().optional().describe('a fresh token, shown once, when the operator is re-enabled'),
+  tokenExpiresAt: tokenExpiresAt.optional(),
+});
+export const rotatedOperatorTokenResponse = z.object({ id, token: z.string().describe('shown once'), tokenExpiresAt });
 export const createdOperatorResponse = z.object({
   id,
   email: z.string(),
   role,
   token: z.string().nullable().describe('shown once; null on an Idempotency-Key replay'),
-  tokenExpiresAt: nullableInstant.describe('null: no expiry (OPERATOR_TOKEN_TTL unset)'),
+  tokenExpiresAt: tokenExpiresAt.optional(),
   createdAt: instant,
 });
-export const updatedOperatorResponse = operatorResponse.extend({
-  token: z.string().optional().describe('a fresh token, shown once, when the patch re-enabled the operator'),
-  tokenExpiresAt: nullableInstant.optional(),
-});
-export const rotatedTokenResponse = z.object({ id, token: z.string().describe('shown once'), tokenExpiresAt: nullableInstant });
 export const apiKeyResponse = z
   .object({ id, label: z.string(), revoked: z.boolean(), revokedAt: nullableInstant, createdAt: instant });
 export const createdApiKeyResponse = z.object({

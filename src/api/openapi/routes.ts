@@ -182,11 +182,11 @@ export function apiRoutes(bounds: RegistryBounds = { linkExpiryMin: '1m', retent
     },
     {
       method: 'patch', path: '/v1/operators/:id', tag: 'Operators', summary: "Change an operator's role or disable it",
-      callers: ['admin'], params: idParam, body: updateOperatorSchema, bodyRequired: true, responses: { 200: ok('the operator', R.updatedOperatorResponse) },
+      callers: ['admin'], params: idParam, body: updateOperatorSchema, bodyRequired: true, responses: { 200: ok('the operator', R.operatorResponse) },
     },
     {
-      method: 'post', path: '/v1/operators/:id/token', tag: 'Operators', summary: "Rotate an operator's token (the old one stops working; the new one is shown once)",
-      callers: ['admin'], params: idParam, responses: { 201: ok('the new token', R.rotatedTokenResponse) },
+      method: 'post', path: '/v1/operators/:id/token', tag: 'Operators', summary: "Rotate an operator's token (the old one stops at once)",
+      callers: ['admin'], params: idParam, responses: { 201: ok('the new token, shown once', R.rotatedOperatorTokenResponse) },
     },
     {
       method: 'post', path: '/v1/api-keys', tag: 'Operators', summary: 'Create an API key (shown once)',
