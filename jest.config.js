@@ -7,6 +7,6 @@ module.exports = {
   setupFiles: ['<rootDir>/test/support/setupEnv.ts'],
   globalSetup: '<rootDir>/test/support/globalSetup.ts',
   globalTeardown: '<rootDir>/test/support/globalTeardown.ts',
-  testTimeout: 120000,
+  testTimeout: 300000,
   maxWorkers: 2,
 };

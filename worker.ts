@@ -8,8 +8,13 @@ import { createWorker } from './src/temporal/worker';
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   // SIGINT/SIGTERM make the worker drain (in-flight activities finish or go back to Temporal).
-  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
-  const db = createDb(config.DATABASE_URL);
+  Runtime.install({
+    shutdownSignals: ['SIGINT', 'SIGTERM'],
+    ...(config.TEMPORAL_WORKER_METRICS_ADDRESS && {
+      telemetryOptions: { metrics: { prometheus: { bindAddress: config.TEMPORAL_WORKER_METRICS_ADDRESS } } },
+    }),
+  });
+  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
   const { worker, connection, client } = await createWorker({ config, db });
   log.info('worker started', { taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
   await worker.run();

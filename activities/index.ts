@@ -1,6 +1,7 @@
 import type { Db } from '../src/db/knex';
 import { createDecisionActivities } from './decisions';
 import { createRearmActivities } from './rearm';
+import { createReconcileActivities } from './reconcile';
 import { createRetentionActivities } from './retention';
 import { createSessionActivities } from './sessions';
 import { createWebhookActivities, WebhookDeps } from './webhooks';
@@ -15,6 +16,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDecisionActivities(deps),
     ...createRetentionActivities(deps),
     ...createRearmActivities(deps),
+    ...createReconcileActivities(deps),
   };
 }
 

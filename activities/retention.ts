@@ -5,7 +5,11 @@ export interface PurgeRequest {
   organizationId: string;
   actor: AuditActor;
   context: AuditContext;
+  /** Recorded in the ledger; by default `retention` for the system, `erasure` for an operator. */
+  reason?: 'retention' | 'erasure' | 'creation_failed';
 }
+
+const reasonOf = (input: PurgeRequest) => input.reason ?? (input.actor.type === 'system' ? 'retention' : 'erasure');
 
 // Purges delete personal data for good and leave tombstones (ids, statuses, purgedAt) so
 // webhooks, deliveries and ledger events keep resolving. One transaction with its ledger
@@ -48,7 +52,7 @@ export function createRetentionActivities({ db, config }: { db: Db; config: { AU
           resource: { type: 'session', id: session.id },
           changes: {
             status: { before: session.status, after: 'purged' },
-            reason: input.actor.type === 'system' ? 'retention' : 'erasure',
+            reason: reasonOf(input),
             documentsPurged: documents,
             analysesPurged: analysisIds.length,
           },
@@ -75,7 +79,7 @@ export function createRetentionActivities({ db, config }: { db: Db; config: { AU
           action: 'analysis.purge',
           category: 'deletion',
           resource: { type: 'analysis', id: analysis.id },
-          changes: { status: { before: analysis.status, after: 'purged' }, reason: input.actor.type === 'system' ? 'retention' : 'erasure' },
+          changes: { status: { before: analysis.status, after: 'purged' }, reason: reasonOf(input) },
           idempotencyKey: `purge:analysis:${analysis.id}`,
           ...input.context,
         });

@@ -3,13 +3,17 @@ import { appendAuditEvent } from '../src/audit/ledger';
 import type { Db } from '../src/db/knex';
 import { consolidateVerdict, type AiStatus, type AnalysisStatus } from '../src/domain/verdict';
 
+/** A row still `pending` has a running workflow (the API or the reconciler moves it on). */
+const OPEN = ['pending', 'created', 'in_progress'];
+
 // Session lifecycle writes. Each is a conditional UPDATE, so running it again (an activity
 // retry) finds the row already moved and returns what is stored instead of writing twice.
 export function createSessionActivities({ db, config }: { db: Db; config: { AUDIT_HMAC_KEY: string } }) {
   return {
     async markSessionInProgress({ sessionId }: { sessionId: string }): Promise<void> {
       await db('sessions')
-        .where({ id: sessionId, status: 'created' })
+        .whereIn('status', ['created', 'pending'])
+        .andWhere({ id: sessionId })
         .update({ status: 'in_progress', started_at: db.fn.now() });
     },
 
@@ -22,7 +26,7 @@ export function createSessionActivities({ db, config }: { db: Db; config: { AUDI
         }
         const analyses: { status: AnalysisStatus }[] = await trx('analyses').where({ session_id: sessionId }).select('status');
         const verdict = consolidateVerdict(analyses.map((a) => a.status));
-        if (session.status !== 'created' && session.status !== 'in_progress') {
+        if (!OPEN.includes(session.status)) {
           throw ApplicationFailure.nonRetryable(`session ${sessionId} is ${session.status}, it cannot complete`, 'SessionNotOpen');
         }
         const [row] = await trx('sessions')
@@ -42,7 +46,7 @@ export function createSessionActivities({ db, config }: { db: Db; config: { AUDI
       return db.transaction(async (trx) => {
         const session = await trx('sessions').where({ id: sessionId }).forUpdate().first('status', 'expired_at', 'organization_id');
         if (!session) throw new Error(`session ${sessionId} not found`);
-        if (session.status !== 'created' && session.status !== 'in_progress') {
+        if (!OPEN.includes(session.status)) {
           return { expiredAt: (session.expired_at as Date | null)?.toISOString() ?? at };
         }
         await trx('sessions').where({ id: sessionId }).update({ status: 'expired', expired_at: new Date(at) });

@@ -1,111 +1,480 @@
-// `npm run bench`: end-to-end throughput and latency of journey sessions on the real stack
-// (a Temporal dev server from the pinned binary, PostgreSQL, the API over HTTP, a worker,
-// an HTTP receiver on 127.0.0.1). Prints one JSON object; nothing here asserts timings.
-//   BENCH_SESSIONS=500 BENCH_CONCURRENCY=25 npm run bench
-import globalSetup, { stopTestInfrastructure } from '../test/support/globalSetup';
-import { WebhookReceiver } from '../test/support/receiver';
-import { call, newOrganization, startSystem, waitUntil } from '../test/support/system';
+// `npm run bench`: the product against bare Temporal, side by side in one run on one server.
+//
+//   npm run bench                                                   # quick: 200 sessions at 20
+//   npm run bench -- --sizes 1000,10000 --concurrency 20,50         # the full set (long)
+//   npm run bench -- --sizes 1000 --cpu-prof bench-results/prof     # with V8 CPU profiles
+//
+// Flags: --sizes, --concurrency (lists), --journeys N (per run, default the size), --ledger-appends N (0 = skip), --ledger-concurrency,
+// --rearm N (retention re-arm on N open sessions, 0 = skip), --cpu-prof DIR, --out FILE.
+//
+// The run starts its own Temporal dev server and PostgreSQL database (test/support/globalSetup),
+// then the product's worker, the product's API and a bare worker as separate node processes;
+// this process is the load generator and the webhook receiver. For each size × concurrency:
+//  1. bare starts:   start `bareJourney` workflows (they stay open on a 1-day timer);
+//  2. bare journeys: start → signal → activity → HTTP POST received, one per journey;
+//  3. product creates: POST /v1/sessions (the sessions stay open on their timers);
+//  4. product journeys: create → open link → analysis → complete → session-end webhook
+//     received → analyst decision → decision webhook received.
+// Then the ledger append rate in one organization and the retention re-arm against a bare
+// signal → activity rate. It prints JSON (also written to --out) and never fails on a figure:
+// it exits non-zero only if the harness itself breaks.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { appendAuditEvent, verifyLedger } from '../src/audit/ledger';
+import { createDb, type Db } from '../src/db/knex';
+import globalSetup, { stopTestInfrastructure, testRunState } from '../test/support/globalSetup';
+import { WebhookReceiver, type ReceivedRequest } from '../test/support/receiver';
+import { createSessionAt, sessionDeps } from '../test/support/sessions';
+import { addOperator, call, newOrganization, TEST_AUDIT_KEY } from '../test/support/system';
+import { freePort, procStats, startNode, waitFor, type NodeProcess, type ProcStats } from './lib/processes';
+import { flag, numberList, percentiles, perSecond, pool, ratio } from './lib/stats';
 
-const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 300);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 20);
+const argv = process.argv.slice(2);
+const SIZES = numberList(argv, 'sizes', [200]);
+const CONCURRENCY = numberList(argv, 'concurrency', [20]);
+/** Journeys per run (bare and product); default: the size. Sessions opened stay the size. */
+const JOURNEYS = flag(argv, 'journeys') === undefined ? undefined : numberList(argv, 'journeys', [])[0];
+const LEDGER_APPENDS = numberList(argv, 'ledger-appends', [5000])[0];
+const LEDGER_CONCURRENCY = numberList(argv, 'ledger-concurrency', [20])[0];
+const REARM = numberList(argv, 'rearm', [SIZES[0]])[0];
+const CPU_PROF = flag(argv, 'cpu-prof');
+const OUT = flag(argv, 'out') ?? path.join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+const LOG_DIR = path.resolve('bench-results', 'logs');
+const PRODUCT_QUEUE = 'bench-product';
+const BARE_QUEUE = 'bench-bare';
+const WEBHOOK_TIMEOUT_MS = 600_000;
+const MIN_MS = 60_000;
 
-function percentiles(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (p: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] * 10) / 10;
-  return { p50: at(50), p95: at(95), p99: at(99), max: at(100) };
+const say = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+/** Webhooks awaited by key (session id, analysis id, bare journey id), arrivals kept by key. */
+class Arrivals {
+  private arrived = new Map<string, ReceivedRequest>();
+  private waiting = new Map<string, (r: ReceivedRequest) => void>();
+  constructor(receiver: WebhookReceiver, private readonly keyOf: (r: ReceivedRequest) => string | null) {
+    receiver.listeners.push((r) => {
+      const key = this.keyOf(r);
+      if (key === null || this.arrived.has(key)) return; // a redelivery: the first arrival counts
+      this.arrived.set(key, r);
+      this.waiting.get(key)?.(r);
+      this.waiting.delete(key);
+    });
+  }
+  wait(key: string, timeoutMs = WEBHOOK_TIMEOUT_MS): Promise<ReceivedRequest> {
+    const r = this.arrived.get(key);
+    if (r) return Promise.resolve(r);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no webhook for ${key} within ${timeoutMs / 1000} s`)), timeoutMs);
+      this.waiting.set(key, (req) => {
+        clearTimeout(timer);
+        resolve(req);
+      });
+    });
+  }
 }
 
-async function pool<T>(count: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {
-  const results: T[] = new Array(count);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        const i = next++;
-        results[i] = await task(i);
-      }
-    }),
-  );
-  return results;
+function bodyField(field: string) {
+  return (r: ReceivedRequest): string | null => {
+    try {
+      return String((JSON.parse(r.body) as Record<string, unknown>)[field]);
+    } catch {
+      return null;
+    }
+  };
+}
+
+interface Processes {
+  api: NodeProcess;
+  worker: NodeProcess;
+  bare: NodeProcess;
+}
+
+/** CPU seconds each process spent during `phase` and the RSS after it (peak during it). */
+async function measured<T>(procs: Processes, phase: () => Promise<T>) {
+  const temporalPid = testRunState().temporal?.pid;
+  const before = { api: procStats(procs.api.child.pid), worker: procStats(procs.worker.child.pid), bare: procStats(procs.bare.child.pid), temporal: procStats(temporalPid), loadgen: selfStats() };
+  for (const p of Object.values(procs)) p.sampler.read(); // reset peaks
+  const started = performance.now();
+  const value = await phase();
+  const ms = performance.now() - started;
+  const after = { api: procs.api.sampler.read(), worker: procs.worker.sampler.read(), bare: procs.bare.sampler.read(), temporal: procStats(temporalPid), loadgen: selfStats() };
+  const cpu = (a: ProcStats | null, b: ProcStats | null) => (a && b ? +(b.cpuSeconds - a.cpuSeconds).toFixed(1) : null);
+  const processes = {
+    cpuSeconds: {
+      temporal: cpu(before.temporal, after.temporal),
+      api: cpu(before.api, after.api),
+      worker: cpu(before.worker, after.worker),
+      bareWorker: cpu(before.bare, after.bare),
+      loadGenerator: cpu(before.loadgen, after.loadgen),
+    },
+    rssMb: {
+      temporal: after.temporal?.rssMb ?? null,
+      api: after.api?.rssMb ?? null,
+      apiPeak: after.api?.peakRssMb ?? null,
+      worker: after.worker?.rssMb ?? null,
+      workerPeak: after.worker?.peakRssMb ?? null,
+      bareWorker: after.bare?.rssMb ?? null,
+      loadGenerator: after.loadgen.rssMb,
+    },
+  };
+  return { value, ms, processes };
+}
+
+function selfStats(): ProcStats {
+  const u = process.cpuUsage();
+  return { rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), cpuSeconds: (u.user + u.system) / 1e6 };
 }
 
 async function main(): Promise<void> {
-  process.stderr.write(`bench: starting Temporal dev server and database…\n`);
+  say('starting a Temporal dev server and a fresh database…');
   await globalSetup();
+  const temporalAddress = process.env.TEMPORAL_ADDRESS!;
+  const databaseUrl = process.env.DATABASE_URL!;
   const receiver = await new WebhookReceiver().start();
-  const sys = await startSystem({ TEMPORAL_TASK_QUEUE: 'bench' });
+  const sessionEnds = new Arrivals(receiver, (r) => (r.path === '/session-end' ? bodyField('sessionId')(r) : null));
+  const decisions = new Arrivals(receiver, (r) => (r.path === '/decision' ? bodyField('analysisId')(r) : null));
+  const bareArrivals = new Arrivals(receiver, (r) => (r.path === '/bare' ? bodyField('id')(r) : null));
+
+  const apiPort = await freePort();
+  const baseUrl = `http://127.0.0.1:${apiPort}`;
+  const env = {
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: temporalAddress,
+    TEMPORAL_NAMESPACE: 'default',
+    TEMPORAL_TASK_QUEUE: PRODUCT_QUEUE,
+    BARE_TASK_QUEUE: BARE_QUEUE,
+    AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    DATA_RETENTION_MIN: '1m',
+    LOG_LEVEL: 'warn',
+    PORT: String(apiPort),
+    PUBLIC_BASE_URL: baseUrl,
+  };
+  const workerMetricsPort = await freePort();
+  const cpuProfDir = CPU_PROF ? path.resolve(CPU_PROF) : undefined;
+  const procs: Processes = {
+    worker: startNode('worker', 'worker.ts', { ...env, TEMPORAL_WORKER_METRICS_ADDRESS: `127.0.0.1:${workerMetricsPort}` }, { logFile: path.join(LOG_DIR, 'worker.log'), cpuProfDir }),
+    api: startNode('api', 'src/server.ts', env, { logFile: path.join(LOG_DIR, 'api.log'), cpuProfDir }),
+    bare: startNode('bare-worker', 'bench/bare/worker.ts', env, { logFile: path.join(LOG_DIR, 'bare-worker.log') }),
+  };
+  const db = createDb(databaseUrl, { max: Math.max(LEDGER_CONCURRENCY, 10) + 2 });
+  const connection = await Connection.connect({ address: temporalAddress });
+  const client = new Client({ connection, namespace: 'default' });
+  const output: Record<string, unknown> = {};
   try {
-    const org = await newOrganization(sys.db, 'Bench');
-    await call(sys.baseUrl, 'PATCH', '/v1/settings', { token: org.adminToken, body: { sessionEndWebhookUrl: `${receiver.url}/bench` } });
-    const rssStart = process.memoryUsage().rss;
-    let rssPeak = rssStart;
-    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 100);
-
-    const createMs: number[] = [];
-    const openMs: number[] = [];
-    const completeMs: number[] = [];
-    const completedAt = new Map<string, number>();
-    const started = performance.now();
-    await pool(SESSIONS, CONCURRENCY, async (i) => {
-      let t = performance.now();
-      const created = await call(sys.baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: { correlationId: `bench-${i}` } });
-      if (created.status !== 201) throw new Error(`create answered ${created.status}`);
-      createMs.push(performance.now() - t);
-      const link = new URL(created.body.link.url).pathname;
-      t = performance.now();
-      await call(sys.baseUrl, 'GET', link);
-      openMs.push(performance.now() - t);
-      await call(sys.baseUrl, 'POST', `/v1/sessions/${created.body.id}/analyses`, { token: org.apiKey, body: { kind: 'id', status: 'ai_approved' } });
-      t = performance.now();
-      const completed = await call(sys.baseUrl, 'POST', `${link}/complete`);
-      if (completed.status !== 202) throw new Error(`complete answered ${completed.status}`);
-      completeMs.push(performance.now() - t);
-      completedAt.set(created.body.id, performance.now());
-    });
-    const apiDone = performance.now();
-    await receiver.waitForPath('/bench', SESSIONS, 300_000);
-    const allDelivered = performance.now();
-    clearInterval(sampler);
-    // The receiver answers before the attempt is recorded: let the log settle before counting.
-    await waitUntil(
-      () => sys.db('webhook_deliveries').where({ organization_id: org.organizationId, status: 'pending' }).count('* as n').first(),
-      (r) => Number(r?.n) === 0,
-    );
-
-    const webhookLagMs = receiver.forPath('/bench').map((r) => {
-      const { sessionId } = JSON.parse(r.body) as { sessionId: string };
-      return r.at - (performance.timeOrigin + completedAt.get(sessionId)!) ;
-    });
-    const distinctIds = new Set(receiver.forPath('/bench').map((r) => r.headers['webhook-id'])).size;
-    const counts = await sys.db('sessions').where({ organization_id: org.organizationId }).select('status').count('* as n').groupBy('status');
-    const deliveries = await sys.db('webhook_deliveries').where({ organization_id: org.organizationId }).select('status').count('* as n').groupBy('status');
-    const result = {
-      sessions: SESSIONS,
-      concurrency: CONCURRENCY,
-      seconds: { apiPhase: +((apiDone - started) / 1000).toFixed(2), untilAllWebhooks: +((allDelivered - started) / 1000).toFixed(2) },
-      throughputSessionsPerSecond: +(SESSIONS / ((allDelivered - started) / 1000)).toFixed(1),
-      latencyMs: {
-        createSession: percentiles(createMs),
-        openLink: percentiles(openMs),
-        completeJourney: percentiles(completeMs),
-        completionToWebhookReceived: percentiles(webhookLagMs),
-      },
-      memoryMb: { rssStart: Math.round(rssStart / 2 ** 20), rssPeak: Math.round(rssPeak / 2 ** 20) },
-      counts: {
-        sessionsByStatus: Object.fromEntries(counts.map((c) => [c.status, Number(c.n)])),
-        deliveriesByStatus: Object.fromEntries(deliveries.map((c) => [c.status, Number(c.n)])),
-        webhooksReceived: receiver.forPath('/bench').length,
-        distinctWebhookIds: distinctIds,
-        lost: SESSIONS - distinctIds,
-      },
-      note: 'API, worker, receiver and bench client share one process and the machine with Temporal and PostgreSQL',
+    const hasPoller = (taskQueue: string) => async () => {
+      const d = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, taskQueueType: 1 });
+      return d.pollers.length > 0;
     };
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    await waitFor('the API answers /healthz', async () => (await fetch(`${baseUrl}/healthz`)).ok, procs.api);
+    await waitFor('the worker polls its task queue', hasPoller(PRODUCT_QUEUE), procs.worker);
+    await waitFor('the bare worker polls its task queue', hasPoller(BARE_QUEUE), procs.bare);
+    say('API, worker and bare worker are up');
+
+    const org = await newOrganization(db, 'bench');
+    const analyst = await addOperator(db, org.organizationId, 'analyst');
+    const settings = await call(baseUrl, 'PATCH', '/v1/settings', {
+      token: org.adminToken,
+      body: { sessionEndWebhookUrl: `${receiver.url}/session-end`, decisionWebhookUrl: `${receiver.url}/decision` },
+    });
+    if (settings.status !== 200) throw new Error(`PATCH /v1/settings answered ${settings.status}`);
+
+    const runs = [];
+    let openProductSessions = 0;
+    let productJourneys = 0;
+    for (const size of SIZES) {
+      for (const concurrency of CONCURRENCY) {
+        const tag = `${size}x${concurrency}-${randomUUID().slice(0, 8)}`;
+        const journeys = Math.min(JOURNEYS ?? size, size);
+        const bareUrl = `${receiver.url}/bare`;
+
+        say(`${size} sessions at ${concurrency}: bare starts`);
+        const startMs: number[] = [];
+        const bareStarts = await measured(procs, () =>
+          pool(size, concurrency, async (i) => {
+            const t = performance.now();
+            await client.workflow.start('bareJourney', { taskQueue: BARE_QUEUE, workflowId: `bare-open-${tag}-${i}`, args: [{ url: bareUrl, id: `open-${tag}-${i}` }] });
+            startMs.push(performance.now() - t);
+          }),
+        );
+
+        say(`${size} sessions at ${concurrency}: bare journeys`);
+        const bareJourneyMs: number[] = [];
+        const bareJourneys = await measured(procs, () =>
+          pool(journeys, concurrency, async (i) => {
+            const t = performance.now();
+            const id = `journey-${tag}-${i}`;
+            const handle = await client.workflow.start('bareJourney', { taskQueue: BARE_QUEUE, workflowId: `bare-${id}`, args: [{ url: bareUrl, id }] });
+            await handle.signal('go');
+            await bareArrivals.wait(id);
+            bareJourneyMs.push(performance.now() - t);
+          }),
+        );
+
+        say(`${size} sessions at ${concurrency}: product creates`);
+        const createOnlyMs: number[] = [];
+        const productCreates = await measured(procs, () =>
+          pool(size, concurrency, async (i) => {
+            const t = performance.now();
+            const res = await call(baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: { correlationId: `open-${tag}-${i}` } });
+            if (res.status !== 201) throw new Error(`POST /v1/sessions answered ${res.status}: ${JSON.stringify(res.body)}`);
+            createOnlyMs.push(performance.now() - t);
+          }),
+        );
+        openProductSessions += size;
+
+        say(`${size} sessions at ${concurrency}: product journeys (${openProductSessions} sessions already open)`);
+        const steps = { create: [] as number[], openLink: [] as number[], analysis: [] as number[], complete: [] as number[], completionToWebhook: [] as number[], decision: [] as number[], decisionToWebhook: [] as number[], journey: [] as number[] };
+        const product = await measured(procs, () =>
+          pool(journeys, concurrency, async (i) => {
+            const t0 = performance.now();
+            let t = t0;
+            const lap = (into: number[]) => {
+              const now = performance.now();
+              into.push(now - t);
+              t = now;
+            };
+            const created = await call(baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: { correlationId: `journey-${tag}-${i}` } });
+            if (created.status !== 201) throw new Error(`POST /v1/sessions answered ${created.status}: ${JSON.stringify(created.body)}`);
+            lap(steps.create);
+            const sessionId = created.body.id as string;
+            const link = new URL(created.body.link.url as string).pathname;
+            const opened = await call(baseUrl, 'GET', link);
+            if (opened.status !== 200) throw new Error(`GET ${link} answered ${opened.status}`);
+            lap(steps.openLink);
+            const analysis = await call(baseUrl, 'POST', `/v1/sessions/${sessionId}/analyses`, { token: org.apiKey, body: { kind: 'id', status: 'ai_approved' } });
+            if (analysis.status !== 201) throw new Error(`POST analyses answered ${analysis.status}: ${JSON.stringify(analysis.body)}`);
+            lap(steps.analysis);
+            const completed = await call(baseUrl, 'POST', `${link}/complete`);
+            if (completed.status !== 202) throw new Error(`complete answered ${completed.status}: ${JSON.stringify(completed.body)}`);
+            lap(steps.complete);
+            const sessionEnd = await sessionEnds.wait(sessionId);
+            steps.completionToWebhook.push(sessionEnd.at - (performance.timeOrigin + t));
+            t = performance.now();
+            const decided = await call(baseUrl, 'POST', `/v1/analyses/${analysis.body.id}/decision`, { token: analyst.token, body: { newStatus: 'user_rejected' } });
+            if (decided.status !== 200) throw new Error(`decision answered ${decided.status}: ${JSON.stringify(decided.body)}`);
+            lap(steps.decision);
+            const decision = await decisions.wait(analysis.body.id as string);
+            steps.decisionToWebhook.push(decision.at - (performance.timeOrigin + t));
+            steps.journey.push(performance.now() - t0);
+          }),
+        );
+        productJourneys += journeys;
+
+        const bareStartsPerSecond = perSecond(size, bareStarts.ms);
+        const bareJourneysPerSecond = perSecond(journeys, bareJourneys.ms);
+        const productCreatesPerSecond = perSecond(size, productCreates.ms);
+        const productJourneysPerSecond = perSecond(journeys, product.ms);
+        const run = {
+          sessions: size,
+          journeys,
+          concurrency,
+          throughput: {
+            bareStartsPerSecond,
+            bareJourneysPerSecond,
+            productCreatesPerSecond,
+            productJourneysPerSecond,
+            journeysProductOverBare: ratio(productJourneysPerSecond, bareJourneysPerSecond),
+            createsProductOverBareStarts: ratio(productCreatesPerSecond, bareStartsPerSecond),
+          },
+          latencyMs: {
+            bareStart: percentiles(startMs),
+            bareJourney: percentiles(bareJourneyMs),
+            productCreateOnly: percentiles(createOnlyMs),
+            ...Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, percentiles(v)])),
+          },
+          seconds: { bareStarts: +(bareStarts.ms / 1000).toFixed(1), bareJourneys: +(bareJourneys.ms / 1000).toFixed(1), productCreates: +(productCreates.ms / 1000).toFixed(1), productJourneys: +(product.ms / 1000).toFixed(1) },
+          processes: { bareStarts: bareStarts.processes, bareJourneys: bareJourneys.processes, productCreates: productCreates.processes, productJourneys: product.processes },
+          openProductSessionsAfter: openProductSessions + productJourneys,
+        };
+        runs.push(run);
+        say(`${size}@${concurrency}: product ${productJourneysPerSecond}/s vs bare ${bareJourneysPerSecond}/s (x${run.throughput.journeysProductOverBare}); creates ${productCreatesPerSecond}/s vs starts ${bareStartsPerSecond}/s (x${run.throughput.createsProductOverBareStarts})`);
+      }
+    }
+    output.runs = runs;
+
+    say('counting: sessions, webhooks, ledger');
+    output.noLoss = await noLossCounts(db, org.organizationId, receiver, { openSessions: openProductSessions, journeys: productJourneys });
+    output.workerAfterAllRuns = {
+      openSessionWorkflows: openProductSessions + productJourneys,
+      rssMb: procStats(procs.worker.child.pid)?.rssMb ?? null,
+      stickyCache: await stickyCacheFigures(workerMetricsPort),
+    };
+
+    output.postgresTables = await tableScans(db);
+    if (LEDGER_APPENDS > 0) {
+      say(`ledger: ${LEDGER_APPENDS} appends in one organization at ${LEDGER_CONCURRENCY}`);
+      output.ledger = await ledgerAppendRate(db, LEDGER_APPENDS, LEDGER_CONCURRENCY);
+    }
+    if (REARM > 0) {
+      say(`retention re-arm on ${REARM} open sessions, against bare signal → activity`);
+      output.retentionRearm = await retentionRearm(db, client, baseUrl, receiver.url, bareArrivals, REARM, CONCURRENCY[0]);
+    }
   } finally {
-    await sys.stop();
+    say('stopping');
+    await Promise.all(Object.values(procs).map((p) => p.stop()));
+    await connection.close();
+    await db.destroy();
     await receiver.stop();
     await stopTestInfrastructure();
   }
+  const result = {
+    benchmark: 'npm run bench',
+    date: new Date().toISOString(),
+    command: `npm run bench -- ${argv.join(' ')}`.trim(),
+    machine: machine(),
+    ...output,
+    cpuProfiles: cpuProfDir ?? null,
+    note: 'Temporal dev server (in memory), PostgreSQL, API, worker, bare worker and this load generator share one host; compare the ratios, not the absolute figures',
+  };
+  fs.mkdirSync(path.dirname(path.resolve(OUT)), { recursive: true });
+  fs.writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  say(`written to ${OUT}`);
+}
+
+async function noLossCounts(db: Db, organizationId: string, receiver: WebhookReceiver, expected: { openSessions: number; journeys: number }) {
+  // The receiver answers before the attempt is recorded: let the delivery log settle first.
+  await waitFor('every delivery settled', async () => {
+    const r = await db('webhook_deliveries').where({ organization_id: organizationId, status: 'pending' }).count('* as n').first();
+    return Number(r?.n) === 0;
+  }, undefined, 300_000);
+  const grouped = async (table: string, column: string) =>
+    Object.fromEntries((await db(table).where({ organization_id: organizationId }).select(column).count('* as n').groupBy(column)).map((r) => [r[column], Number(r.n)]));
+  const distinctIds = (p: string) => new Set(receiver.forPath(p).map((r) => r.headers['webhook-id'])).size;
+  const events = await db('audit_events')
+    .where({ organization_id: organizationId })
+    .select('action')
+    .count('* as n')
+    .countDistinct({ resources: 'resource_id' })
+    .groupBy('action');
+  const present = Object.fromEntries(events.map((e) => [e.action, Number(e.n)]));
+  const sessions = expected.openSessions + expected.journeys;
+  // One event per session created and per analyst decision (a session's analyses are
+  // reported by the customer's server and recorded with the session, not audited one by one).
+  const expectedEvents: Record<string, number> = {
+    'session.create': sessions,
+    'analysis.decision': expected.journeys,
+  };
+  const ledger = await verifyLedger(db, TEST_AUDIT_KEY, organizationId);
+  return {
+    sessionsByStatus: await grouped('sessions', 'status'),
+    deliveriesByStatus: await grouped('webhook_deliveries', 'status'),
+    webhooks: {
+      sessionEnd: { expected: expected.journeys, received: receiver.forPath('/session-end').length, distinctIds: distinctIds('/session-end') },
+      decision: { expected: expected.journeys, received: receiver.forPath('/decision').length, distinctIds: distinctIds('/decision') },
+    },
+    ledger: {
+      expected: expectedEvents,
+      present,
+      missing: Object.entries(expectedEvents).reduce((n, [action, want]) => n + Math.max(0, want - (present[action] ?? 0)), 0),
+      // An action recorded twice for one resource (these three happen once per resource).
+      duplicated: events.filter((e) => e.action in expectedEvents).reduce((n, e) => n + Number(e.n) - Number(e.resources), 0),
+      chainValid: ledger.valid,
+      checked: ledger.checked,
+    },
+  };
+}
+
+/** Sequential vs index scans per table of the run's database: a hot query without its index shows here. */
+async function tableScans(db: Db) {
+  const rows = await db('pg_stat_user_tables')
+    .select('relname', 'seq_scan', 'seq_tup_read', 'idx_scan', 'n_live_tup')
+    .orderBy('seq_tup_read', 'desc')
+    .limit(12);
+  return rows.map((r) => ({ table: r.relname, seqScans: Number(r.seq_scan), rowsReadBySeqScans: Number(r.seq_tup_read), indexScans: Number(r.idx_scan ?? 0), rows: Number(r.n_live_tup) }));
+}
+
+/** The worker's sticky cache counters from its Prometheus endpoint (see worker.ts). */
+async function stickyCacheFigures(port: number) {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const sum = (name: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith(name) && !l.startsWith('#'))
+        .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    const hits = sum('temporal_sticky_cache_hit');
+    const misses = sum('temporal_sticky_cache_miss');
+    return { hits, misses, hitRate: hits + misses > 0 ? +(hits / (hits + misses)).toFixed(3) : null, cachedWorkflows: sum('temporal_sticky_cache_size'), forcedEvictions: sum('temporal_sticky_cache_total_forced_eviction') };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+/** Appends straight through the ledger module, `concurrency` transactions at once, one organization. */
+async function ledgerAppendRate(db: Db, count: number, concurrency: number) {
+  const org = await newOrganization(db, 'bench-ledger');
+  const latency: number[] = [];
+  const started = performance.now();
+  await pool(count, concurrency, async (i) => {
+    const t = performance.now();
+    await appendAuditEvent(db, TEST_AUDIT_KEY, {
+      organizationId: org.organizationId,
+      actor: { type: 'system', id: 'bench' },
+      action: 'bench.append',
+      category: 'modification',
+      resource: { type: 'bench', id: String(i) },
+      idempotencyKey: `bench-${i}`,
+    });
+    latency.push(performance.now() - t);
+  });
+  const ms = performance.now() - started;
+  const [{ n }] = await db('audit_events').where({ organization_id: org.organizationId, action: 'bench.append' }).count('* as n');
+  const verified = await verifyLedger(db, TEST_AUDIT_KEY, org.organizationId);
+  return { appends: count, concurrency, appendsPerSecond: perSecond(count, ms), latencyMs: percentiles(latency), present: Number(n), chainValid: verified.valid };
+}
+
+/**
+ * N sessions created 10 minutes ago with 1d retention, then PATCH to 5m: time until all are
+ * purged. The bare counterpart: N open bare workflows, one signal each, until every activity's
+ * POST arrived.
+ */
+async function retentionRearm(db: Db, client: Client, baseUrl: string, receiverUrl: string, bareArrivals: Arrivals, count: number, concurrency: number) {
+  const org = await newOrganization(db, 'bench-rearm');
+  const patch = async (dataRetention: string) => {
+    const res = await call(baseUrl, 'PATCH', '/v1/settings', { token: org.adminToken, body: { dataRetention } });
+    if (res.status !== 200) throw new Error(`PATCH dataRetention answered ${res.status}: ${JSON.stringify(res.body)}`);
+  };
+  await patch('1d');
+  const deps = sessionDeps(db, client, PRODUCT_QUEUE, baseUrl);
+  const tenMinutesAgo = new Date(Date.now() - 10 * MIN_MS);
+  await pool(count, concurrency, () => createSessionAt(deps, org.organizationId, {}, tenMinutesAgo));
+  const purged = async () => Number((await db('sessions').where({ organization_id: org.organizationId, status: 'purged' }).count('* as n'))[0].n);
+  const started = performance.now();
+  await patch('5m');
+  const patchMs = performance.now() - started;
+  await waitFor('every overdue session purged', async () => (await purged()) === count, undefined, 3_600_000);
+  const allPurgedMs = performance.now() - started;
+  const [{ n: purgeEvents }] = await db('audit_events').where({ organization_id: org.organizationId, action: 'session.purge' }).count('* as n');
+  const ledger = await verifyLedger(db, TEST_AUDIT_KEY, org.organizationId);
+
+  const tag = randomUUID().slice(0, 8);
+  const handles = await pool(count, concurrency, (i) =>
+    client.workflow.start('bareJourney', { taskQueue: BARE_QUEUE, workflowId: `bare-rearm-${tag}-${i}`, args: [{ url: `${receiverUrl}/bare`, id: `rearm-${tag}-${i}` }] }),
+  );
+  const bareStarted = performance.now();
+  await pool(count, concurrency, (i) => handles[i].signal('go'));
+  await Promise.all(handles.map((_, i) => bareArrivals.wait(`rearm-${tag}-${i}`)));
+  const bareMs = performance.now() - bareStarted;
+  return {
+    sessions: count,
+    patchMs: Math.round(patchMs),
+    allPurgedSeconds: +(allPurgedMs / 1000).toFixed(1),
+    purgesPerSecond: perSecond(count, allPurgedMs),
+    bareSignalToActivityPerSecond: perSecond(count, bareMs),
+    productOverBare: ratio(perSecond(count, allPurgedMs), perSecond(count, bareMs)),
+    purged: await purged(),
+    purgeEvents: Number(purgeEvents),
+    chainValid: ledger.valid,
+  };
+}
+
+function machine() {
+  return { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), loadAverage: os.loadavg().map((l) => +l.toFixed(2)), node: process.version };
 }
 
 main().then(

@@ -24,7 +24,12 @@ export TEMPORAL_NAMESPACE="${TEMPORAL_NAMESPACE:-default}"
 export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
 # Local-only default so a webhook receiver on 127.0.0.1 works; production leaves it off.
 export WEBHOOK_ALLOW_PRIVATE_NETWORKS="${WEBHOOK_ALLOW_PRIVATE_NETWORKS:-true}"
+# The reconciler runs every minute locally (production default: 5m; docs/reliability.md).
+export RECONCILE_INTERVAL="${RECONCILE_INTERVAL:-1m}"
 TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
+# /metrics on a loopback listener of its own (docs/security.md); set METRICS_TOKEN to also
+# serve it, behind that bearer token, on the API's port.
+export METRICS_PORT="${METRICS_PORT:-9464}"
 
 if [ -z "${AUDIT_HMAC_KEY:-}" ]; then
   # Generated once and reused: a new key would make the existing ledger fail verification.
@@ -206,6 +211,9 @@ for i in $(seq 1 180); do
   sleep 0.5
 done
 say "Temporal is ready; search attributes: ${SA_SPECS[*]}"
+# The reconciler's Schedule, created or updated idempotently (the same command as for clusters).
+"$TSX" src/cli/setupTemporal.ts > /dev/null || die "could not create the reconciler schedule (npm run temporal:setup)"
+say "reconciler schedule ready (every $RECONCILE_INTERVAL)"
 
 # --- worker + API ----------------------------------------------------------------------------
 ! tcp_open 127.0.0.1 "$PORT" || die "port $PORT is already in use; set PORT to another port"
@@ -225,7 +233,8 @@ cat << EOF
 
 ==========================================================================
   KYC journeys is up.
-  API:              http://127.0.0.1:$PORT   (health: /healthz, metrics: /metrics)
+  API:              http://127.0.0.1:$PORT   (health: /healthz)
+  Metrics:          http://127.0.0.1:$METRICS_PORT/metrics
   Temporal Web UI:  $ui_line
   Temporal:         $TEMPORAL_ADDRESS, namespace $TEMPORAL_NAMESPACE
   Database:         ${DATABASE_URL%%\?*}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `npm test`: the whole suite from a clean clone (SPEC §11): install (idempotent) →
-# PostgreSQL reachable → type check → jest (which starts its own Temporal dev server in
+# PostgreSQL reachable → type check → lint → jest (which starts its own Temporal dev server in
 # test/support/globalSetup.ts). Ends with one plain line "N passed, N failed".
-# Extra arguments go to jest, e.g. `npm test -- test/unit`. SKIP_TYPECHECK=1 skips tsc.
+# Extra arguments go to jest, e.g. `npm test -- test/unit`. SKIP_TYPECHECK=1 skips tsc,
+# SKIP_LINT=1 skips ESLint (`npm run lint` runs it alone).
 set -Euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,6 +46,16 @@ if [ "${SKIP_TYPECHECK:-0}" != 1 ]; then
   fi
 fi
 
+# --- lint (ESLint + typescript-eslint, eslint.config.mjs) ------------------------------
+lint_failed=0
+if [ "${SKIP_LINT:-0}" != 1 ]; then
+  say "lint (eslint)"
+  if ! node_modules/.bin/eslint --max-warnings 0 .; then
+    lint_failed=1
+    say "lint FAILED (counted as one failure below); running the tests anyway"
+  fi
+fi
+
 # --- jest ---------------------------------------------------------------------------
 RESULTS=test-results/jest.json
 mkdir -p test-results
@@ -54,7 +65,7 @@ node_modules/.bin/jest --ci --json --outputFile="$RESULTS" "$@" || jest_rc=$?
 
 if [ ! -s "$RESULTS" ]; then
   say "jest produced no $RESULTS (exit status $jest_rc): see jest's output above (no tests found, globalSetup failed, crash…)"
-  echo "0 passed, $((1 + tsc_failed)) failed"
+  echo "0 passed, $((1 + tsc_failed + lint_failed)) failed"
   exit 1
 fi
 
@@ -68,7 +79,7 @@ read -r passed failed < <(node -e '
   console.log(r.numPassedTests || 0, (r.numFailedTests || 0) + Math.max(crashed, r.numRuntimeErrorTestSuites || 0));
 ' "$RESULTS") || fail_early "could not read $RESULTS"
 
-failed=$((failed + tsc_failed))
+failed=$((failed + tsc_failed + lint_failed))
 # Jest can fail with no failing test (no tests found, open handles…): never report green then.
 if [ "$jest_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   say "jest exited with status $jest_rc without a failing test (counted as one failure)"

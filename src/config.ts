@@ -1,6 +1,7 @@
 // Configuration from the environment, validated once at start: a wrong value stops the
 // process with one line naming the variable instead of failing later in a request.
 import { z } from 'zod';
+import { RATE_LIMIT_RE } from './domain/tokenBucket';
 
 const bool = z
   .enum(['true', 'false', '1', '0'])
@@ -12,6 +13,8 @@ const secondsList = z
   .string()
   .regex(/^\d+(,\d+)*$/, 'must be a comma-separated list of seconds')
   .transform((v) => v.split(',').map(Number));
+
+const rateLimit = z.string().regex(RATE_LIMIT_RE, 'must be "off" or N/period like 60/1m');
 
 export const configSchema = z.object({
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/kyc'),
@@ -29,10 +32,53 @@ export const configSchema = z.object({
   LINK_EXPIRY_MIN: durationString.default('1m'),
   DATA_RETENTION_MIN: durationString.default('1d'),
   MAX_DOCUMENT_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
+  /**
+   * Worker tuning (docs/performance.md). Sessions spend their life waiting on timers: a bounded
+   * sticky cache keeps the worker's memory flat however many are open (an evicted session
+   * replays its short history when its next task comes). Unset concurrency = the SDK's defaults.
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(300),
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).optional(),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).optional(),
+  /** host:port for the worker's Prometheus endpoint (SDK metrics: sticky cache, task latencies). */
+  TEMPORAL_WORKER_METRICS_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').optional(),
+  /** Connections per process to PostgreSQL. */
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  /** How often the reconciler's Schedule runs (docs/reliability.md); `npm start` uses 1m. */
+  RECONCILE_INTERVAL: durationString.refine((v) => v !== '', 'must not be empty').default('5m'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** Interface the API listens on; forced to loopback when private-network webhooks are allowed. */
+  HOST: z.string().min(1).optional(),
+  /** Per-session caps on what a journey link may upload (a link lives up to 60 days). */
+  MAX_DOCUMENTS_PER_SESSION: z.coerce.number().int().min(1).default(20),
+  MAX_SESSION_DOCUMENT_BYTES: z.coerce.number().int().min(1024).default(60 * 1024 * 1024),
+  /** Token buckets, "N/period" (burst N, N per period) or "off"; see docs/security.md. */
+  RATE_LIMIT_IP: rateLimit.default('1200/1m'),
+  RATE_LIMIT_UNAUTHENTICATED: rateLimit.default('60/1m'),
+  RATE_LIMIT_PRINCIPAL: rateLimit.default('600/1m'),
+  RATE_LIMIT_VERIFY: rateLimit.default('6/1m'),
+  RATE_LIMIT_WEBHOOK_TEST: rateLimit.default('10/1m'),
+  /** /metrics: on its own listener (METRICS_PORT, on METRICS_HOST) and/or behind a bearer token. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Database-derived figures are recomputed at most this often, whatever the scrape rate. */
+  METRICS_CACHE_SECONDS: z.coerce.number().int().min(0).default(15),
+  /** Operator tokens expire this long after they are issued (unset: no expiry). */
+  OPERATOR_TOKEN_TTL: durationString.optional(),
+  /** Ed25519 private key (PKCS#8 PEM, or its DER in base64) signing ledger checkpoints. */
+  AUDIT_SIGNING_KEY: z.string().min(40).optional(),
+  AUDIT_CHECKPOINT_EVERY_EVENTS: z.coerce.number().int().min(1).default(100),
+  AUDIT_CHECKPOINT_EVERY_MINUTES: z.coerce.number().int().min(1).default(60),
+  /** Temporal over mTLS (a cluster) or with an API key (Temporal Cloud): files are PEM paths. */
+  TEMPORAL_TLS_CERT: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY: z.string().min(1).optional(),
+  TEMPORAL_TLS_CA: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
 });
 
-export type Config = z.infer<typeof configSchema> & { PUBLIC_BASE_URL: string };
+export type Config = z.infer<typeof configSchema> & { PUBLIC_BASE_URL: string; HOST: string };
 
 export function parseConfig(env: Record<string, string | undefined>): Config {
   // Empty strings mean "not set" so `FOO= npm start` falls back to the default.
@@ -44,7 +90,16 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(`invalid configuration: ${name} ${issue.message}`);
   }
   const c = result.data;
-  return { ...c, PUBLIC_BASE_URL: c.PUBLIC_BASE_URL ?? `http://127.0.0.1:${c.PORT}` };
+  const loopback = ['127.0.0.1', '::1', 'localhost'];
+  if (c.WEBHOOK_ALLOW_PRIVATE_NETWORKS && c.HOST && !loopback.includes(c.HOST)) {
+    // The SSRF guard is off: an API reachable from elsewhere would let anyone probe the host's network.
+    throw new ConfigError(`invalid configuration: HOST must be a loopback address while WEBHOOK_ALLOW_PRIVATE_NETWORKS is on (got ${c.HOST})`);
+  }
+  if (Boolean(c.TEMPORAL_TLS_CERT) !== Boolean(c.TEMPORAL_TLS_KEY)) {
+    throw new ConfigError('invalid configuration: TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (client certificate and its key)');
+  }
+  const HOST = c.HOST ?? (c.WEBHOOK_ALLOW_PRIVATE_NETWORKS ? '127.0.0.1' : '0.0.0.0');
+  return { ...c, HOST, PUBLIC_BASE_URL: c.PUBLIC_BASE_URL ?? `http://127.0.0.1:${c.PORT}` };
 }
 
 export class ConfigError extends Error {}

@@ -1,6 +1,6 @@
 // The API process. SIGTERM/SIGINT: stop accepting, let in-flight requests finish, then exit.
 import type { Server } from 'node:http';
-import { createApp } from './api/app';
+import { createApp, createMetricsApp } from './api/app';
 import { loadConfigOrExit } from './config';
 import { createDb } from './db/knex';
 import { log } from './log';
@@ -8,18 +8,28 @@ import { createTemporalClient } from './temporal/client';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
-  const db = createDb(config.DATABASE_URL);
+  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
   const temporal = await createTemporalClient(config);
   const app = createApp({ config, db, temporal });
-  const server: Server = app.listen(config.PORT, () => {
-    log.info('api listening', { port: config.PORT, publicBaseUrl: config.PUBLIC_BASE_URL });
+  // HOST is loopback whenever WEBHOOK_ALLOW_PRIVATE_NETWORKS is on (src/config.ts).
+  const server: Server = app.listen(config.PORT, config.HOST, () => {
+    log.info('api listening', { host: config.HOST, port: config.PORT, publicBaseUrl: config.PUBLIC_BASE_URL });
   });
+
+  // Prometheus scrapes its own listener (loopback by default), never published with the API.
+  const metricsServer =
+    config.METRICS_PORT === undefined
+      ? undefined
+      : createMetricsApp({ config, db }).listen(config.METRICS_PORT, config.METRICS_HOST, () => {
+          log.info('metrics listening', { host: config.METRICS_HOST, port: config.METRICS_PORT });
+        });
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info('api stopping', { signal });
+    metricsServer?.close();
     server.close(async () => {
       await temporal.connection.close();
       await db.destroy();

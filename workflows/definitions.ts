@@ -18,6 +18,18 @@ export interface JourneySessionInput {
   dataRetention: string | null;
   /** The settings' retention revision `dataRetention` was read at; older re-arm signals are ignored. */
   retentionRevision?: number;
+  /**
+   * A restart by the reconciler of a session whose workflow was lost (terminated, never
+   * started): the lifecycle state its record holds, so the new run carries on from there.
+   */
+  restored?: RestoredSessionState;
+}
+
+export interface RestoredSessionState {
+  status: Exclude<SessionStatus, 'purged'>;
+  verdict: SessionVerdict | null;
+  completedAt: string | null;
+  expiredAt: string | null;
 }
 
 export interface StandaloneAnalysisInput {
@@ -156,6 +168,52 @@ export const RefusalType = {
   DecisionRefused: 'DecisionRefused',
 } as const;
 
+/**
+ * One run of the reconciler (docs/reliability.md): the safety net behind the workflows' own
+ * timers. Started by the `kyc-reconciler` Schedule, or directly (tests, operators).
+ */
+export interface ReconcileInput {
+  /** Only these organizations (tests, an operator repairing one customer); all by default. */
+  organizationIds?: string[];
+  /** A `pending` record younger than this is a creation in flight, left alone. */
+  pendingGraceSeconds?: number;
+  /** A pending delivery updated more recently than this is left to its dispatch. */
+  deliveryGraceSeconds?: number;
+  pageSize?: number;
+  concurrency?: number;
+  /** Where a continued-as-new run resumes. */
+  resume?: { step: ReconcileStep; after: ReconcileCursor | null; totals: ReconcileCounts };
+}
+
+export type ReconcileStep = 'overdue_sessions' | 'overdue_analyses' | 'open_sessions' | 'open_analyses' | 'pending_deliveries';
+export const RECONCILE_STEPS: readonly ReconcileStep[] = ['overdue_sessions', 'overdue_analyses', 'open_sessions', 'open_analyses', 'pending_deliveries'];
+
+/** Keyset position inside a step: the sort key (an ISO instant) and the id. */
+export interface ReconcileCursor {
+  at: string;
+  id: string;
+}
+
+/** What the reconciler found and did; the same names label its Prometheus counter. */
+export interface ReconcileCounts {
+  /** Records looked at. */
+  checked: number;
+  /** Overdue records whose workflow was gone: purged here. */
+  purged: number;
+  /** Open records whose workflow was missing or closed: started again with the same id. */
+  restarted: number;
+  /** `pending` records whose workflow was never started: started. */
+  started: number;
+  /** `pending` records whose workflow did run: moved on to created. */
+  promoted: number;
+  /** Running workflows whose purge time disagreed with the record: re-armed. */
+  rearmed: number;
+  /** Pending webhook deliveries with no running delivery workflow: resumed as a new series. */
+  resumed: number;
+}
+
+export type ReconcileResult = ReconcileCounts;
+
 export const stateQuery = defineQuery<JourneySessionState>('state');
 /** The end user opened the link: `created` → `in_progress`. */
 export const openLinkUpdate = defineUpdate<{ status: SessionStatus }>('openLink');
@@ -177,5 +235,6 @@ export const sessionWorkflowId = (sessionId: string): string => `session-${sessi
 export const analysisWorkflowId = (analysisId: string): string => `analysis-${analysisId}`;
 export const retentionRearmWorkflowId = (organizationId: string, revision: number): string =>
   `retention-${organizationId}-r${revision}`;
+export const RECONCILER_SCHEDULE_ID = 'kyc-reconciler';
 export const webhookWorkflowId = (deliveryId: string, series: number): string =>
   series === 1 ? `webhook-${deliveryId}` : `webhook-${deliveryId}-${series}`;

@@ -1,4 +1,4 @@
-import { ApplicationFailure, condition, proxyLocalActivities, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { ApplicationFailure, condition, patched, proxyLocalActivities, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
   CorrelationId,
@@ -28,14 +28,16 @@ const forEndUser = proxyLocalActivities<Activities>({
  */
 export async function journeySession(input: JourneySessionInput): Promise<JourneySessionState> {
   const retention = new Retention(input.createdAt, input.dataRetention, input.retentionRevision, (purgeAt) => (state.purgeAt = purgeAt));
+  // A run started by the reconciler carries on from the state its record holds.
+  const restored = input.restored && patched('rel-recon-restored-state') ? input.restored : undefined;
   const state: JourneySessionState = {
     sessionId: input.sessionId,
     organizationId: input.organizationId,
-    status: 'created',
-    verdict: null,
+    status: restored?.status ?? 'created',
+    verdict: restored?.verdict ?? null,
     linkExpiresAt: input.linkExpiresAt,
-    completedAt: null,
-    expiredAt: null,
+    completedAt: restored?.completedAt ?? null,
+    expiredAt: restored?.expiredAt ?? null,
     purgeAt: retention.purgeAt,
     purgedAt: null,
     webhookDeliveryIds: [],

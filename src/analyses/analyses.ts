@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { createRetentionActivities } from '../../activities/retention';
+import { log } from '../log';
 import { page } from '../api/pagination';
 import { problems } from '../api/problem';
 import type { CreateStandaloneAnalysisBody } from '../api/schemas';
 import { appendAuditEvent, type AuditActor, type AuditContext } from '../audit/ledger';
 import type { Db } from '../db/knex';
 import { durationToMs } from '../domain/duration';
-import { analysisView, type AnalysisRow } from '../sessions/sessions';
+import { analysisView, type AnalysisRow, type CreationOptions } from '../sessions/sessions';
+import { WORKFLOW_START_DEADLINE_MS } from '../temporal/deadlines';
 import { settingsForCreation } from '../settings/settings';
 import { CorrelationId, OrganizationId, PurgeAt } from '../temporal/searchAttributes';
 import {
@@ -53,12 +56,22 @@ export async function listAnalyses(
   return { data: rows.map(analysisView), nextCursor };
 }
 
-/** An analysis outside any session, with its own workflow (`analysis-<id>`) for decisions and retention. */
-export async function createStandaloneAnalysis(deps: AnalysisDeps, caller: Caller, body: CreateStandaloneAnalysisBody, now = new Date()) {
+/**
+ * An analysis outside any session, with its own workflow (`analysis-<id>`) for decisions and
+ * retention. Created like a session (sessions.ts, createSession): committed first with
+ * `workflow_pending`, its workflow started by id after the commit, then the flag cleared.
+ */
+export async function createStandaloneAnalysis(
+  deps: AnalysisDeps,
+  caller: Caller,
+  body: CreateStandaloneAnalysisBody,
+  now = new Date(),
+  options: CreationOptions = {},
+) {
   const { organizationId } = caller;
   const analysisId = randomUUID();
 
-  return deps.db.transaction(async (trx) => {
+  const { response, start } = await deps.db.transaction(async (trx) => {
     // Read under a shared lock: a concurrent retention change waits, then re-arms this one too.
     const settings = await settingsForCreation(trx, organizationId);
     const purgeAt = settings.dataRetention ? new Date(now.getTime() + durationToMs(settings.dataRetention)) : null;
@@ -87,6 +100,7 @@ export async function createStandaloneAnalysis(deps: AnalysisDeps, caller: Calle
       correlation_id: body.correlationId ?? null,
       created_at: now,
       purge_at: purgeAt,
+      workflow_pending: true,
     });
     await appendAuditEvent(trx, deps.auditKey, {
       ...caller,
@@ -95,26 +109,99 @@ export async function createStandaloneAnalysis(deps: AnalysisDeps, caller: Calle
       resource: { type: 'analysis', id: analysisId },
       changes: { status: body.status, kind: body.kind, entityId, sessionId: null },
     });
-    const input: StandaloneAnalysisInput = {
+    const response = { id: analysisId, sessionId: null, entityId, correlationId: body.correlationId ?? null, status: body.status, createdAt: now.toISOString() };
+    await options.checkpoint?.save(trx, response);
+    const start: AnalysisWorkflowStart = {
       analysisId,
       organizationId,
       createdAt: now.toISOString(),
       dataRetention: settings.dataRetention,
       retentionRevision: settings.retentionRevision,
+      correlationId: body.correlationId ?? null,
     };
-    await deps.temporal.workflow.start('standaloneAnalysis', {
-      workflowId: analysisWorkflowId(analysisId),
-      taskQueue: deps.taskQueue,
-      args: [input],
-      typedSearchAttributes: [
-        { key: OrganizationId, value: organizationId },
-        ...(purgeAt ? [{ key: PurgeAt, value: purgeAt }] : []),
-        ...(body.correlationId ? [{ key: CorrelationId, value: body.correlationId }] : []),
-      ],
-      staticSummary: `Standalone analysis ${analysisId}`,
-    });
-    return { id: analysisId, sessionId: null, entityId, correlationId: body.correlationId ?? null, status: body.status, createdAt: now.toISOString() };
+    return { response, start };
   });
+
+  try {
+    await startAnalysisWorkflow(deps.temporal, deps.taskQueue, start);
+  } catch (err) {
+    if (options.checkpoint) {
+      throw problems.unavailable(
+        'Temporal is unreachable: the analysis is recorded but not started; retry with the same Idempotency-Key to receive it, or it is started within minutes',
+      );
+    }
+    log.warn('standalone analysis not started, discarded', { analysisId, error: (err as Error)?.message ?? String(err) });
+    await createRetentionActivities({ db: deps.db, config: { AUDIT_HMAC_KEY: deps.auditKey } }).purgeStandaloneAnalysis({
+      analysisId,
+      organizationId,
+      actor: { type: 'system', id: 'creation', label: 'creation not started' },
+      context: {},
+      reason: 'creation_failed',
+    });
+    throw problems.unavailable('Temporal is unreachable, so the analysis cannot be created now; nothing was kept');
+  }
+  await markAnalysisStarted(deps.db, analysisId);
+  return response;
+}
+
+/** The retry of a creation an Idempotency-Key saved: start the workflow if still pending. */
+export async function resumeAnalysisCreation(deps: AnalysisDeps, organizationId: string, saved: unknown) {
+  const response = saved as { id: string };
+  const row = await deps.db('analyses').where({ id: response.id, organization_id: organizationId }).first();
+  if (!row) throw problems.conflict('the request with this Idempotency-Key did not create an analysis');
+  if (row.workflow_pending && row.status !== 'purged') {
+    await startAnalysisWorkflow(deps.temporal, deps.taskQueue, await analysisStartFromRow(deps.db, row)).catch(() => {
+      throw problems.unavailable('Temporal is unreachable: the analysis is recorded but not started; retry with the same Idempotency-Key');
+    });
+    await markAnalysisStarted(deps.db, row.id);
+  }
+  return { status: 201, body: saved };
+}
+
+export type AnalysisWorkflowStart = StandaloneAnalysisInput & { correlationId: string | null };
+
+export async function analysisStartFromRow(
+  db: Db,
+  row: { id: string; organization_id: string; created_at: Date; correlation_id: string | null },
+): Promise<AnalysisWorkflowStart> {
+  const settings = await db('settings').where({ organization_id: row.organization_id }).first('data_retention', 'retention_revision');
+  return {
+    analysisId: row.id,
+    organizationId: row.organization_id,
+    createdAt: row.created_at.toISOString(),
+    dataRetention: settings?.data_retention ?? null,
+    retentionRevision: Number(settings?.retention_revision ?? 0),
+    correlationId: row.correlation_id,
+  };
+}
+
+/** Starts `analysis-<id>` idempotently by id (see startSessionWorkflow). */
+export async function startAnalysisWorkflow(temporal: Client, taskQueue: string, start: AnalysisWorkflowStart): Promise<void> {
+  const { correlationId, ...input } = start;
+  const purgeAt = input.dataRetention ? new Date(Date.parse(input.createdAt) + durationToMs(input.dataRetention)) : null;
+  await temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () =>
+    temporal.workflow.start('standaloneAnalysis', {
+      workflowId: analysisWorkflowId(input.analysisId),
+      taskQueue,
+      args: [input],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      typedSearchAttributes: [
+        { key: OrganizationId, value: input.organizationId },
+        ...(purgeAt ? [{ key: PurgeAt, value: purgeAt }] : []),
+        ...(correlationId ? [{ key: CorrelationId, value: correlationId }] : []),
+      ],
+      staticSummary: `Standalone analysis ${input.analysisId}`,
+    }),
+  );
+}
+
+export async function markAnalysisStarted(db: Db, analysisId: string): Promise<void> {
+  try {
+    await db('analyses').where({ id: analysisId, workflow_pending: true }).update({ workflow_pending: false });
+  } catch (err) {
+    log.warn('analysis started but still pending', { analysisId, error: (err as Error).message });
+  }
 }
 
 const refusalStatus: Record<DecisionRefusal, (message: string) => Error> = {

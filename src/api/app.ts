@@ -8,10 +8,11 @@ import type { AnalysisDeps } from '../analyses/analyses';
 import type { SessionDeps } from '../sessions/sessions';
 import { observeHttp } from './metrics';
 import { HttpProblem, problems } from './problem';
+import { clientIp, RateLimiter } from './rateLimit';
 import { analysisRoutes } from './routes/analyses';
 import { auditEventRoutes } from './routes/auditEvents';
 import { documentRoutes } from './routes/documents';
-import { healthRoutes } from './routes/health';
+import { healthRoutes, metricsRouter } from './routes/health';
 import { journeyRoutes } from './routes/journey';
 import { operatorRoutes } from './routes/operators';
 import { meRoutes } from './routes/me';
@@ -50,12 +51,18 @@ export function createApp(input: { config: Config; db: Db; temporal: Client }): 
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.locals.rateLimiter = new RateLimiter(input.config);
+  const hsts = input.config.PUBLIC_BASE_URL.startsWith('https://');
 
   app.use((req, res, next) => {
     const given = req.get('x-request-id');
     const requestId = given && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
     res.locals.requestId = requestId;
     res.set('X-Request-Id', requestId);
+    // On every answer, errors included: no URL (journey links carry a token) leaks as a
+    // Referer, no body is sniffed into another type, and https sites stay https.
+    res.set({ 'Referrer-Policy': 'no-referrer', 'X-Content-Type-Options': 'nosniff' });
+    if (hsts) res.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       // The route pattern, never the URL: journey URLs carry the link token.
@@ -67,10 +74,14 @@ export function createApp(input: { config: Config; db: Db; temporal: Client }): 
     next();
   });
 
-  // Documents arrive base64-encoded inside JSON: allow their size plus the encoding overhead.
-  const documentBodyLimit = Math.ceil((input.config.MAX_DOCUMENT_BYTES * 4) / 3) + 64 * 1024;
-  app.use('/v1/journey/:token/documents', express.json({ limit: documentBodyLimit }));
-  app.use(express.json({ limit: DEFAULT_BODY_LIMIT }));
+  app.use((req, _res, next) => {
+    (app.locals.rateLimiter as RateLimiter).take('ip', clientIp(req));
+    next();
+  });
+  // Journey routes parse their own bodies, after the link token is resolved (routes/journey.ts):
+  // a request with a random token is answered before any of its body is read.
+  const defaultJson = express.json({ limit: DEFAULT_BODY_LIMIT });
+  app.use((req, res, next) => (req.path.startsWith('/v1/journey/') ? next() : defaultJson(req, res, next)));
 
   const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps), analysisRoutes(deps), webhookRoutes(deps)];
   routers.push(operatorRoutes(deps), auditEventRoutes(deps), documentRoutes(deps));
@@ -83,6 +94,22 @@ export function createApp(input: { config: Config; db: Db; temporal: Client }): 
       throw problems.methodNotAllowed(methods);
     });
   }
+  app.use(() => {
+    throw new HttpProblem(404, 'not-found', 'Not found', 'no such route');
+  });
+  app.use(errorHandler);
+  return app;
+}
+
+/** The app of METRICS_PORT's listener: /metrics only (bearer-checked when METRICS_TOKEN is set). */
+export function createMetricsApp(input: { config: Config; db: Db }): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use((_req, res, next) => {
+    res.set({ 'Referrer-Policy': 'no-referrer', 'X-Content-Type-Options': 'nosniff' });
+    next();
+  });
+  app.use(metricsRouter(input.db, input.config));
   app.use(() => {
     throw new HttpProblem(404, 'not-found', 'Not found', 'no such route');
   });

@@ -8,20 +8,36 @@ const KEY_TTL_MS = 24 * 60 * 60 * 1000;
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 /**
+ * A creation that commits its record before a call to Temporal saves, inside its own
+ * transaction, the response the key will answer (`save`). From then on the key stays bound to
+ * that record even if the request fails afterwards: a retry with the same key resumes the
+ * creation (`resume`) and answers with the same response.
+ */
+export interface IdempotencyCheckpoint {
+  save(trx: Db, body: unknown): Promise<void>;
+}
+
+/**
  * `Idempotency-Key`: the first request with a key runs; a repeat with the same body within
- * 24 h gets the stored response; with another body, 422; while the first is still running, 409.
+ * 24 h gets the stored response; with another body, 422; while the first is still running, 409
+ * (unless it saved a checkpoint, see IdempotencyCheckpoint: then the repeat resumes it).
  */
 export async function withIdempotency(
   db: Db,
   scope: { organizationId: string; route: string; key: string | undefined; body: unknown },
-  run: () => Promise<{ status: number; body: unknown }>,
+  run: (checkpoint: IdempotencyCheckpoint | undefined) => Promise<{ status: number; body: unknown }>,
+  options: { resume?: (saved: unknown) => Promise<{ status: number; body: unknown }> } = {},
 ): Promise<{ status: number; body: unknown; replayed: boolean }> {
-  if (scope.key === undefined) return { ...(await run()), replayed: false };
+  if (scope.key === undefined) return { ...(await run(undefined)), replayed: false };
   if (!KEY_PATTERN.test(scope.key)) {
     throw problems.validation([{ path: 'header.Idempotency-Key', message: 'must be 1-255 visible ASCII characters' }]);
   }
   const requestHash = createHash('sha256').update(canonicalJson(scope.body ?? null)).digest('hex');
   const where = { organization_id: scope.organizationId, scope: scope.route, key: scope.key };
+  const finish = async (result: { status: number; body: unknown }, replayed: boolean) => {
+    await db('idempotency_keys').where(where).update({ response_status: result.status, response_body: JSON.stringify(result.body) });
+    return { ...result, replayed };
+  };
 
   // Expired keys are forgotten lazily, when reused.
   await db('idempotency_keys').where(where).andWhere('created_at', '<', new Date(Date.now() - KEY_TTL_MS)).delete();
@@ -32,17 +48,25 @@ export async function withIdempotency(
     .returning('key');
   if (claimed.length === 0) {
     const existing = await db('idempotency_keys').where(where).first();
+    if (!existing) throw problems.conflict('a request with this Idempotency-Key is still in progress');
     if (existing.request_hash !== requestHash) throw problems.idempotencyMismatch();
-    if (existing.response_status === null) throw problems.conflict('a request with this Idempotency-Key is still in progress');
+    if (existing.response_status === null) {
+      if (existing.response_body !== null && options.resume) return finish(await options.resume(existing.response_body), true);
+      throw problems.conflict('a request with this Idempotency-Key is still in progress');
+    }
     return { status: existing.response_status, body: existing.response_body, replayed: true };
   }
+  const checkpoint: IdempotencyCheckpoint = {
+    save: async (trx, body) => {
+      await trx('idempotency_keys').where(where).update({ response_body: JSON.stringify(body) });
+    },
+  };
   try {
-    const result = await run();
-    await db('idempotency_keys').where(where).update({ response_status: result.status, response_body: JSON.stringify(result.body) });
-    return { ...result, replayed: false };
+    return await finish(await run(checkpoint), false);
   } catch (err) {
     // A refused request (4xx) is not remembered: the client may fix it and retry the same key.
-    await db('idempotency_keys').where(where).delete();
+    // A checkpointed one is: its record exists, and the retry resumes it.
+    await db('idempotency_keys').where(where).whereNull('response_body').delete();
     throw err;
   }
 }

@@ -1,4 +1,5 @@
 import type { Db } from '../db/knex';
+import { reconcilerMetricLines } from '../reconciler/metrics';
 
 // Prometheus text exposition, hand-written to avoid a dependency for a dozen lines.
 // HTTP figures are this API process's own; delivery, ledger and purge figures are read
@@ -13,6 +14,11 @@ interface Histogram {
 }
 
 const requests = new Map<string, number>();
+const rateLimited = new Map<string, number>();
+
+export function countRateLimited(limit: string): void {
+  rateLimited.set(limit, (rateLimited.get(limit) ?? 0) + 1);
+}
 const latency = new Map<string, Histogram>();
 
 export function observeHttp(method: string, route: string, status: number, seconds: number): void {
@@ -28,7 +34,7 @@ export function observeHttp(method: string, route: string, status: number, secon
   latency.set(lkey, h);
 }
 
-export async function renderMetrics(db: Db): Promise<string> {
+export async function renderMetrics(db: Db, cacheMs = 15_000): Promise<string> {
   const lines: string[] = [];
   lines.push('# HELP kyc_http_requests_total HTTP requests served by this API process.', '# TYPE kyc_http_requests_total counter');
   for (const [k, v] of requests) lines.push(`kyc_http_requests_total{${k}} ${v}`);
@@ -39,6 +45,31 @@ export async function renderMetrics(db: Db): Promise<string> {
     lines.push(`kyc_http_request_duration_seconds_sum{${k}} ${h.sum}`, `kyc_http_request_duration_seconds_count{${k}} ${h.count}`);
   }
 
+  lines.push('# HELP kyc_rate_limited_total Requests refused with 429 by this API process, by limit.', '# TYPE kyc_rate_limited_total counter');
+  for (const [k, v] of rateLimited) lines.push(`kyc_rate_limited_total{limit="${k}"} ${v}`);
+
+  lines.push(...(await databaseFigures(db, cacheMs)));
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The figures read from PostgreSQL (shared by every replica and the workers) are aggregates:
+ * computed at most once per `cacheMs` per database handle, whatever the scrape rate, and a
+ * scrape arriving meanwhile waits for the same query rather than starting its own.
+ */
+const cached = new WeakMap<Db, { at: number; lines: Promise<string[]> }>();
+
+function databaseFigures(db: Db, cacheMs: number): Promise<string[]> {
+  const hit = cached.get(db);
+  if (hit && Date.now() - hit.at < cacheMs) return hit.lines;
+  const lines = queryDatabaseFigures(db);
+  cached.set(db, { at: Date.now(), lines });
+  lines.catch(() => cached.delete(db)); // a failed read is not remembered
+  return lines;
+}
+
+async function queryDatabaseFigures(db: Db): Promise<string[]> {
+  const lines: string[] = [];
   const [deliveries, attempts, ledger, sessionsPurged, analysesPurged] = await Promise.all([
     db('webhook_deliveries').select('status').count('* as n').groupBy('status'),
     db('webhook_attempts').select('outcome').count('* as n').groupBy('outcome'),
@@ -55,5 +86,6 @@ export async function renderMetrics(db: Db): Promise<string> {
   lines.push('# HELP kyc_purges_total Sessions and standalone analyses purged (retention or erasure).', '# TYPE kyc_purges_total counter');
   lines.push(`kyc_purges_total{resource="session"} ${(sessionsPurged as { n: string }).n}`);
   lines.push(`kyc_purges_total{resource="analysis"} ${(analysesPurged as { n: string }).n}`);
-  return `${lines.join('\n')}\n`;
+  lines.push(...(await reconcilerMetricLines(db)));
+  return lines;
 }

@@ -35,13 +35,25 @@ export const CSV_COLUMNS = [
 ] as const;
 
 /**
+ * A text a spreadsheet would run as a formula (=, +, -, @, tab or CR first) gets a leading
+ * apostrophe, and so does one that already starts with an apostrophe: reading a cell back is
+ * then "drop one leading apostrophe if there is one" (csvCellValue), so the CSV still carries
+ * exactly what was hashed. The ledger records what attackers send (a User-Agent, a label).
+ */
+export function neutraliseFormula(text: string): string {
+  return /^[=+\-@\t\r']/.test(text) ? `'${text}` : text;
+}
+
+/** The recorded value of a neutralised cell. */
+export const csvCellValue = (cell: string): string => (cell.startsWith("'") ? cell.slice(1) : cell);
+
+/**
  * RFC 4180: a field holding a comma, a double quote, CR or LF is enclosed in double quotes,
- * inner quotes doubled. null is an empty field. Values are written verbatim (no spreadsheet
- * formula escaping), so the CSV stays faithful to what was hashed.
+ * inner quotes doubled. null is an empty field. Text is neutralised first (neutraliseFormula).
  */
 export function csvField(value: string | number | null): string {
   if (value === null) return '';
-  const text = String(value);
+  const text = typeof value === 'number' ? String(value) : neutraliseFormula(value);
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

@@ -83,26 +83,35 @@ export function hashedBody(row: AuditEventRow): Record<string, unknown> {
 export const maskSecret = (value: string | null | undefined): string | null =>
   value ? `${value.slice(0, Math.min(10, Math.floor(value.length / 4)))}…(masked)` : null;
 
+const EVENT_COLUMNS = [
+  'id', 'organization_id', 'seq', 'occurred_at', 'actor_type', 'actor_id', 'actor_label', 'action', 'category',
+  'resource_type', 'resource_id', 'changes', 'outcome', 'request_id', 'ip', 'user_agent', 'idempotency_key', 'prev_hash', 'hash',
+] as const;
+
+// One statement writes the event and moves the head, so the head's lock is held for one round
+// trip (plus the caller's commit). A retried append (same idempotency key) inserts nothing
+// and moves nothing; the first event is returned instead.
+const INSERT_AND_ADVANCE = `
+  WITH ins AS (
+    INSERT INTO audit_events (${EVENT_COLUMNS.join(', ')})
+    VALUES (${EVENT_COLUMNS.map(() => '?').join(', ')})
+    ON CONFLICT (organization_id, idempotency_key) DO NOTHING
+    RETURNING seq, hash
+  )
+  UPDATE audit_heads SET seq = ins.seq, hash = ins.hash FROM ins
+  WHERE audit_heads.organization_id = ?
+  RETURNING audit_heads.seq`;
+
 export async function appendAuditEvent(db: Knex, hmacKey: string, input: AuditEventInput): Promise<AuditEventRow> {
   // Inside the caller's transaction when there is one, so the event commits with its change.
+  // Callers append last, just before their commit: the head stays locked until then.
   const run = async (trx: Knex.Transaction): Promise<AuditEventRow> => {
-    if (input.idempotencyKey) {
-      const existing = await trx<AuditEventRow>('audit_events')
-        .where({ organization_id: input.organizationId, idempotency_key: input.idempotencyKey })
-        .first();
-      if (existing) return existing;
-    }
-    await trx('audit_heads')
-      .insert({ organization_id: input.organizationId, seq: 0, hash: GENESIS_HASH })
-      .onConflict('organization_id')
-      .ignore();
-    const head = await trx('audit_heads').where({ organization_id: input.organizationId }).forUpdate().first();
-    // Re-check under the lock: a concurrent retry of the same activity may have just appended.
-    if (input.idempotencyKey) {
-      const existing = await trx<AuditEventRow>('audit_events')
-        .where({ organization_id: input.organizationId, idempotency_key: input.idempotencyKey })
-        .first();
-      if (existing) return existing;
+    const lockHead = () => trx('audit_heads').where({ organization_id: input.organizationId }).forUpdate().first();
+    let head = await lockHead();
+    if (!head) {
+      // The organization's first event.
+      await trx('audit_heads').insert({ organization_id: input.organizationId, seq: 0, hash: GENESIS_HASH }).onConflict('organization_id').ignore();
+      head = await lockHead();
     }
     const row: AuditEventRow = {
       id: randomUUID(),
@@ -127,9 +136,11 @@ export async function appendAuditEvent(db: Knex, hmacKey: string, input: AuditEv
     };
     // jsonb round-trips numbers and keys; canonical JSON makes the hash independent of key order.
     row.hash = auditEventHash(hmacKey, row.prev_hash, hashedBody(row));
-    await trx('audit_events').insert({ ...row, changes: row.changes === null ? null : JSON.stringify(row.changes) });
-    await trx('audit_heads').where({ organization_id: input.organizationId }).update({ seq: row.seq, hash: row.hash });
-    return row;
+    const values = EVENT_COLUMNS.map((c) => (c === 'changes' ? (row.changes === null ? null : JSON.stringify(row.changes)) : row[c]));
+    const advanced = await trx.raw(INSERT_AND_ADVANCE, [...values, input.organizationId]);
+    if (advanced.rows.length > 0) return row;
+    // Nothing inserted: this key's event exists already (a retry of the same activity).
+    return trx<AuditEventRow>('audit_events').where({ organization_id: input.organizationId, idempotency_key: input.idempotencyKey }).first() as Promise<AuditEventRow>;
   };
   return db.isTransaction ? run(db as Knex.Transaction) : db.transaction(run);
 }

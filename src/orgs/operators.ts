@@ -5,6 +5,7 @@ import { problems } from '../api/problem';
 import { appendAuditEvent } from '../audit/ledger';
 import type { AuditOrigin } from '../audit/origin';
 import type { Db } from '../db/knex';
+import { durationToMs } from '../domain/duration';
 import { hashToken, newToken } from './credentials';
 import type { OperatorRole } from './organizations';
 
@@ -49,6 +50,18 @@ const recorded = (row: Pick<OperatorRow, 'email' | 'role' | 'disabled_at'>) => (
 
 const PUBLIC_COLUMNS = ['id', 'organization_id', 'email', 'role', 'created_at', 'disabled_at'] as const;
 
+/** How long a newly issued operator token lives (OPERATOR_TOKEN_TTL); undefined: no expiry. */
+export interface TokenPolicy {
+  tokenTtl?: string;
+}
+
+/** A fresh token and what to store: its hash and its expiry. */
+function issueToken(policy: TokenPolicy, now = new Date()) {
+  const token = newToken('operator');
+  const expiresAt = policy.tokenTtl ? new Date(now.getTime() + durationToMs(policy.tokenTtl)) : null;
+  return { token, expiresAt, columns: { token_hash: hashToken(token), token_expires_at: expiresAt } };
+}
+
 /**
  * Serializes operator changes within one organization (the uniqueness check of an email, the
  * "one active admin remains" rule). FOR NO KEY UPDATE: rows elsewhere that reference the
@@ -63,8 +76,10 @@ export async function createOperator(
   hmacKey: string,
   origin: AuditOrigin,
   input: { email: string; role: OperatorRole },
-): Promise<{ id: string; email: string; role: OperatorRole; token: string; createdAt: string }> {
-  const token = newToken('operator');
+  policy: TokenPolicy = {},
+): Promise<{ id: string; email: string; role: OperatorRole; token: string; tokenExpiresAt: string | null; createdAt: string }> {
+  const issued = issueToken(policy);
+  const { token } = issued;
   const row = await db.transaction(async (trx) => {
     await lockOrganization(trx, origin.organizationId);
     const taken = await trx('operators')
@@ -78,7 +93,7 @@ export async function createOperator(
         organization_id: origin.organizationId,
         email: input.email,
         role: input.role,
-        token_hash: hashToken(token),
+        ...issued.columns,
       })
       .returning([...PUBLIC_COLUMNS]);
     await appendAuditEvent(trx, hmacKey, {
@@ -90,7 +105,7 @@ export async function createOperator(
     });
     return inserted;
   });
-  return { id: row.id, email: row.email, role: row.role, token, createdAt: row.created_at.toISOString() };
+  return { id: row.id, email: row.email, role: row.role, token, tokenExpiresAt: issued.expiresAt?.toISOString() ?? null, createdAt: row.created_at.toISOString() };
 }
 
 export async function listOperators(db: Db, organizationId: string, q: { limit: number; cursor?: string }) {
@@ -117,7 +132,8 @@ export async function updateOperator(
   origin: AuditOrigin,
   id: string,
   patch: { role?: OperatorRole; disabled?: boolean },
-): Promise<OperatorView> {
+  policy: TokenPolicy = {},
+): Promise<OperatorView & { token?: string; tokenExpiresAt?: string | null }> {
   return db.transaction(async (trx) => {
     await lockOrganization(trx, origin.organizationId);
     const before = await trx<OperatorRow>('operators')
@@ -145,17 +161,50 @@ export async function updateOperator(
       }
     }
 
+    // Re-enabling issues a new token: the one held before the disable (perhaps the reason
+    // for it) never works again.
+    const reissued = before.disabled_at !== null && disabledAt === null ? issueToken(policy) : null;
     const [after] = await trx<OperatorRow>('operators')
       .where({ organization_id: origin.organizationId, id })
-      .update({ role, disabled_at: disabledAt })
+      .update({ role, disabled_at: disabledAt, ...(reissued?.columns ?? {}) })
       .returning([...PUBLIC_COLUMNS]);
     await appendAuditEvent(trx, hmacKey, {
       ...origin,
       action: 'operator.update',
       category: 'modification',
       resource: { type: 'operator', id },
-      changes: { before: recorded(before), after: recorded(after) },
+      changes: { before: recorded(before), after: recorded(after), ...(reissued ? { tokenReissued: true } : {}) },
     });
-    return view(after);
+    return reissued
+      ? { ...view(after), token: reissued.token, tokenExpiresAt: reissued.expiresAt?.toISOString() ?? null }
+      : view(after);
+  });
+}
+
+/**
+ * Replaces an operator's token (the old one stops working at once) and returns the new one,
+ * shown once. A disabled operator gets none: re-enabling issues one.
+ */
+export async function rotateOperatorToken(
+  db: Db,
+  hmacKey: string,
+  origin: AuditOrigin,
+  id: string,
+  policy: TokenPolicy = {},
+): Promise<{ id: string; token: string; tokenExpiresAt: string | null }> {
+  return db.transaction(async (trx) => {
+    const before = await trx<OperatorRow>('operators').where({ organization_id: origin.organizationId, id }).forUpdate().first(...PUBLIC_COLUMNS);
+    if (!before) throw problems.notFound('operator');
+    if (before.disabled_at) throw problems.conflict('this operator is disabled: re-enable them to issue a new token');
+    const issued = issueToken(policy);
+    await trx('operators').where({ organization_id: origin.organizationId, id }).update(issued.columns);
+    await appendAuditEvent(trx, hmacKey, {
+      ...origin,
+      action: 'operator.rotate_token',
+      category: 'modification',
+      resource: { type: 'operator', id },
+      changes: { tokenExpiresAt: issued.expiresAt?.toISOString() ?? null },
+    });
+    return { id, token: issued.token, tokenExpiresAt: issued.expiresAt?.toISOString() ?? null };
   });
 }

@@ -46,6 +46,7 @@ export async function authenticate(db: Db, token: string): Promise<Principal | n
   if (token.startsWith('kyc_op_')) {
     const op = await db('operators').where({ token_hash: tokenHash }).whereNull('disabled_at').first();
     if (!op) return null;
+    if (op.token_expires_at && new Date(op.token_expires_at).getTime() <= Date.now()) return null;
     return { organizationId: op.organization_id, actor: { type: 'operator', id: op.id, role: op.role, label: op.email } };
   }
   return null;

@@ -1,14 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { Client, WorkflowUpdateFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowUpdateFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db/knex';
 import { durationToMs } from '../domain/duration';
 import { hashToken, newLinkToken } from '../orgs/credentials';
 import { settingsForCreation } from '../settings/settings';
 import { CorrelationId, LinkExpiresAt, OrganizationId, PurgeAt, SessionStatus } from '../temporal/searchAttributes';
+import type { SessionVerdict } from '../domain/verdict';
+import type { IdempotencyCheckpoint } from '../api/idempotency';
+import { log } from '../log';
+import { WORKFLOW_START_DEADLINE_MS } from '../temporal/deadlines';
+import { createRetentionActivities } from '../../activities/retention';
 import {
   JourneySessionInput,
   RefusalType,
+  type SessionStatus as SessionLifecycleStatus,
   completeJourneyUpdate,
   openLinkUpdate,
   sessionWorkflowId,
@@ -97,20 +103,57 @@ export function analysisView(a: AnalysisRow) {
   };
 }
 
+export { WORKFLOW_START_DEADLINE_MS };
+
+export interface CreationOptions {
+  /** The request's Idempotency-Key checkpoint: the response is saved with the record. */
+  checkpoint?: IdempotencyCheckpoint;
+}
+
+export type CreatedSession = ReturnType<typeof createdSessionBody>;
+
+function createdSessionBody(a: {
+  sessionId: string;
+  entityId: string;
+  correlationId: string | null;
+  linkUrl: string;
+  linkExpiresAt: Date;
+  linkExpiry: string;
+  createdAt: Date;
+}) {
+  return {
+    id: a.sessionId,
+    status: 'created',
+    entityId: a.entityId,
+    correlationId: a.correlationId,
+    link: { url: a.linkUrl, expiresAt: a.linkExpiresAt.toISOString() },
+    linkExpiry: a.linkExpiry,
+    createdAt: a.createdAt.toISOString(),
+  };
+}
+
 /**
- * Records the session and starts its workflow in one step: the row is committed only once
- * Temporal has accepted the workflow, so no session exists without its timers. The settings
- * are read inside that transaction under a shared lock (settingsForCreation), so a session
- * created while dataRetention changes gets either the new value or the change's re-arm.
+ * POST /v1/sessions (docs/architecture.md, "Creating a session"), without a transaction
+ * across Temporal:
+ *  1. one short transaction: the entity, the session `pending` and its ledger event (the
+ *     organization's ledger lock is held for the append only), and, with an
+ *     Idempotency-Key, the response that key will answer;
+ *  2. after the commit, `workflow.start` of `session-<id>` (idempotent by id);
+ *  3. the session becomes `created`.
+ * Temporal unreachable at 2: 503. With an Idempotency-Key the session stays pending and a
+ * retry with the key finishes it (same id, same link); without one it is discarded at once
+ * (purged, nothing kept). A crash between 1 and 3 is finished by the reconciler.
+ * The settings are read under a shared lock (settingsForCreation), so a session created
+ * while dataRetention changes gets either the new value or the change's re-arm.
  */
-export async function createSession(deps: SessionDeps, caller: Caller, body: CreateSessionBody, now = new Date()) {
+export async function createSession(deps: SessionDeps, caller: Caller, body: CreateSessionBody, now = new Date(), options: CreationOptions = {}) {
   const { organizationId } = caller;
   const sessionId = randomUUID();
   const entityId = randomUUID();
   const token = newLinkToken();
   const createdAt = now;
 
-  const { linkExpiry, linkExpiresAt } = await deps.db.transaction(async (trx) => {
+  const { response, input } = await deps.db.transaction(async (trx) => {
     const settings = await settingsForCreation(trx, organizationId);
     const linkExpiry = body.linkExpiry ?? settings.sessionLinkExpiry;
     const linkExpiresAt = new Date(createdAt.getTime() + durationToMs(linkExpiry));
@@ -133,7 +176,7 @@ export async function createSession(deps: SessionDeps, caller: Caller, body: Cre
       link_expiry: linkExpiry,
       link_expires_at: linkExpiresAt,
       purge_at: purgeAt,
-      status: 'created',
+      status: 'pending',
       created_at: createdAt,
     });
     await appendAuditEvent(trx, deps.auditKey, {
@@ -143,40 +186,143 @@ export async function createSession(deps: SessionDeps, caller: Caller, body: Cre
       resource: { type: 'session', id: sessionId },
       changes: { linkExpiry, linkExpiresAt: linkExpiresAt.toISOString(), entityId, purgeAt: purgeAt?.toISOString() ?? null },
     });
-    const input: JourneySessionInput = {
+    const response = createdSessionBody({
+      sessionId,
+      entityId,
+      correlationId: body.correlationId ?? null,
+      linkUrl: `${deps.publicBaseUrl}/v1/journey/${token}`,
+      linkExpiresAt,
+      linkExpiry,
+      createdAt,
+    });
+    await options.checkpoint?.save(trx, response);
+    const input: SessionWorkflowStart = {
       sessionId,
       organizationId,
       createdAt: createdAt.toISOString(),
       linkExpiresAt: linkExpiresAt.toISOString(),
       dataRetention: settings.dataRetention,
       retentionRevision: settings.retentionRevision,
+      correlationId: body.correlationId ?? null,
     };
-    await deps.temporal.workflow.start('journeySession', {
-      workflowId: sessionWorkflowId(sessionId),
-      taskQueue: deps.taskQueue,
-      args: [input],
-      typedSearchAttributes: [
-        { key: OrganizationId, value: organizationId },
-        { key: SessionStatus, value: 'created' },
-        { key: LinkExpiresAt, value: linkExpiresAt },
-        ...(purgeAt ? [{ key: PurgeAt, value: purgeAt }] : []),
-        ...(body.correlationId ? [{ key: CorrelationId, value: body.correlationId }] : []),
-      ],
-      staticSummary: `Journey session ${sessionId}`,
-      staticDetails: `organization ${organizationId}`,
-    });
-    return { linkExpiry, linkExpiresAt };
+    return { response, input };
   });
 
+  try {
+    await startSessionWorkflow(deps.temporal, deps.taskQueue, input);
+  } catch (err) {
+    if (options.checkpoint) {
+      throw problems.unavailable(
+        'Temporal is unreachable: the session is recorded but not started; retry with the same Idempotency-Key to receive it, or it is started within minutes',
+      );
+    }
+    await discardUnstartedSession(deps, sessionId, err);
+    throw problems.unavailable('Temporal is unreachable, so the session cannot be created now; nothing was kept');
+  }
+  await markSessionStarted(deps.db, sessionId);
+  return response;
+}
+
+/**
+ * The retry of a creation whose response an Idempotency-Key saved: start the workflow if the
+ * first request could not, then answer the same response.
+ */
+export async function resumeSessionCreation(deps: SessionDeps, organizationId: string, saved: unknown) {
+  const response = saved as CreatedSession;
+  const row = await deps.db<SessionRow & { purge_at: Date | null; retention_revision?: number }>('sessions')
+    .where({ id: response.id, organization_id: organizationId })
+    .first();
+  if (!row) throw problems.conflict('the request with this Idempotency-Key did not create a session');
+  if (row.status === 'pending') {
+    await startSessionWorkflow(deps.temporal, deps.taskQueue, await sessionStartFromRow(deps.db, row)).catch(() => {
+      throw problems.unavailable('Temporal is unreachable: the session is recorded but not started; retry with the same Idempotency-Key');
+    });
+    await markSessionStarted(deps.db, row.id);
+  }
+  return { status: 201, body: response };
+}
+
+/** What starting (or restarting) a session's workflow needs, read from its row and settings. */
+export type SessionWorkflowStart = JourneySessionInput & { correlationId: string | null };
+
+export async function sessionStartFromRow(
+  db: Db,
+  row: Pick<SessionRow, 'id' | 'organization_id' | 'created_at' | 'link_expires_at' | 'correlation_id' | 'status' | 'verdict' | 'completed_at' | 'expired_at'>,
+): Promise<SessionWorkflowStart> {
+  const settings = await db('settings').where({ organization_id: row.organization_id }).first('data_retention', 'retention_revision');
+  const restored =
+    row.status === 'pending' || row.status === 'created'
+      ? undefined
+      : {
+          status: row.status as Exclude<SessionLifecycleStatus, 'purged'>,
+          verdict: (row.verdict as SessionVerdict | null) ?? null,
+          completedAt: iso(row.completed_at),
+          expiredAt: iso(row.expired_at),
+        };
   return {
-    id: sessionId,
-    status: 'created',
-    entityId,
-    correlationId: body.correlationId ?? null,
-    link: { url: `${deps.publicBaseUrl}/v1/journey/${token}`, expiresAt: linkExpiresAt.toISOString() },
-    linkExpiry,
-    createdAt: createdAt.toISOString(),
+    sessionId: row.id,
+    organizationId: row.organization_id,
+    createdAt: row.created_at.toISOString(),
+    linkExpiresAt: row.link_expires_at.toISOString(),
+    dataRetention: settings?.data_retention ?? null,
+    retentionRevision: Number(settings?.retention_revision ?? 0),
+    correlationId: row.correlation_id,
+    ...(restored ? { restored } : {}),
   };
+}
+
+/**
+ * Starts `session-<id>`, idempotently: if that workflow already runs (a retry, the reconciler,
+ * a start whose answer was lost), this is a no-op; if an earlier run was closed by hand, a new
+ * run starts with the same id. Bounded by WORKFLOW_START_DEADLINE_MS.
+ */
+export async function startSessionWorkflow(temporal: Client, taskQueue: string, start: SessionWorkflowStart): Promise<void> {
+  const { correlationId, ...input } = start;
+  const purgeAt = input.dataRetention ? new Date(Date.parse(input.createdAt) + durationToMs(input.dataRetention)) : null;
+  await temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () =>
+    temporal.workflow.start('journeySession', {
+      workflowId: sessionWorkflowId(input.sessionId),
+      taskQueue,
+      args: [input],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      typedSearchAttributes: [
+        { key: OrganizationId, value: input.organizationId },
+        { key: SessionStatus, value: input.restored?.status ?? 'created' },
+        { key: LinkExpiresAt, value: new Date(input.linkExpiresAt) },
+        ...(purgeAt ? [{ key: PurgeAt, value: purgeAt }] : []),
+        ...(correlationId ? [{ key: CorrelationId, value: correlationId }] : []),
+      ],
+      staticSummary: `Journey session ${input.sessionId}`,
+      staticDetails: `organization ${input.organizationId}`,
+    }),
+  );
+}
+
+/** pending → created once its workflow runs; a later state is left as is. */
+export async function markSessionStarted(db: Db, sessionId: string): Promise<void> {
+  try {
+    await db('sessions').where({ id: sessionId, status: 'pending' }).update({ status: 'created' });
+  } catch (err) {
+    // The workflow runs; the reconciler moves the row on if PostgreSQL refused just now.
+    log.warn('session started but still pending', { sessionId, error: (err as Error).message });
+  }
+}
+
+/**
+ * A creation without Idempotency-Key that Temporal did not take: the customer got a 503 and
+ * cannot tell this session from a failure, so its data goes at once (tombstone, ledger).
+ */
+async function discardUnstartedSession(deps: SessionDeps, sessionId: string, cause: unknown): Promise<void> {
+  log.warn('session not started, discarded', { sessionId, error: (cause as Error)?.message ?? String(cause) });
+  const row = await deps.db('sessions').where({ id: sessionId }).first('organization_id');
+  await createRetentionActivities({ db: deps.db, config: { AUDIT_HMAC_KEY: deps.auditKey } }).purgeSession({
+    sessionId,
+    organizationId: row.organization_id,
+    actor: { type: 'system', id: 'creation', label: 'creation not started' },
+    context: {},
+    reason: 'creation_failed',
+  });
 }
 
 export async function findSession(db: Db, organizationId: string, sessionId: string): Promise<SessionRow> {
@@ -229,35 +375,71 @@ export async function openJourney(deps: SessionDeps, token: string) {
   const row = await sessionByToken(deps.db, token);
   assertLinkUsable(row);
   let status = row.status;
-  if (status === 'created') {
+  // `pending`: the 201 went out before the row moved on (the reconciler catches up).
+  if (status === 'created' || status === 'pending') {
     const handle = deps.temporal.workflow.getHandle(sessionWorkflowId(row.id));
     status = (await handle.executeUpdate(openLinkUpdate).catch(mapRefusal)).status;
   }
   return { sessionId: row.id, status, expiresAt: row.link_expires_at.toISOString() };
 }
 
-export async function uploadDocument(
-  deps: SessionDeps & { maxDocumentBytes: number },
-  token: string,
-  doc: { type: string; fileName: string; contentType: string; contentBase64: string },
-) {
+export interface UploadLimits {
+  maxDocumentBytes: number;
+  maxDocumentsPerSession: number;
+  maxSessionBytes: number;
+}
+
+async function documentsSoFar(db: Db, sessionId: string): Promise<{ count: number; bytes: number }> {
+  const row = await db('documents')
+    .where({ session_id: sessionId })
+    .first(db.raw('count(*)::int as count'), db.raw('coalesce(sum(size_bytes), 0)::bigint as bytes'));
+  return { count: Number(row?.count ?? 0), bytes: Number(row?.bytes ?? 0) };
+}
+
+/** `adding`: the new document's size, or null before its body is read (is there room at all?). */
+function assertUnderCaps(limits: UploadLimits, soFar: { count: number; bytes: number }, adding: number | null): void {
+  if (soFar.count + 1 > limits.maxDocumentsPerSession) {
+    throw problems.tooLarge(`a session takes at most ${limits.maxDocumentsPerSession} documents`);
+  }
+  if (adding === null ? soFar.bytes >= limits.maxSessionBytes : soFar.bytes + adding > limits.maxSessionBytes) {
+    throw problems.tooLarge(`a session takes at most ${limits.maxSessionBytes} bytes of documents`);
+  }
+}
+
+/** The checks an upload passes before its body is read: a usable link with room left. */
+export async function assertUploadAllowed(deps: SessionDeps & UploadLimits, token: string): Promise<SessionRow> {
   const row = await sessionByToken(deps.db, token);
   assertLinkUsable(row);
   if (row.status === 'completed') throw problems.conflict('this session is already completed');
+  assertUnderCaps(deps, await documentsSoFar(deps.db, row.id), null);
+  return row;
+}
+
+export async function uploadDocument(
+  deps: SessionDeps & UploadLimits,
+  token: string,
+  doc: { type: string; fileName: string; contentType: string; contentBase64: string },
+) {
+  const row = await assertUploadAllowed(deps, token);
   const content = Buffer.from(doc.contentBase64, 'base64');
   if (content.length > deps.maxDocumentBytes) {
     throw problems.tooLarge(`documents are limited to ${deps.maxDocumentBytes} bytes`);
   }
   const id = randomUUID();
-  await deps.db('documents').insert({
-    id,
-    organization_id: row.organization_id,
-    session_id: row.id,
-    type: doc.type,
-    file_name: doc.fileName,
-    content_type: doc.contentType,
-    size_bytes: content.length,
-    content,
+  await deps.db.transaction(async (trx) => {
+    // Uploads of one session one at a time, so concurrent ones cannot overshoot the caps together.
+    await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`documents:${row.id}`]);
+    assertUnderCaps(deps, await documentsSoFar(trx, row.id), content.length);
+    await trx('documents').insert({
+      id,
+      organization_id: row.organization_id,
+      session_id: row.id,
+      type: doc.type,
+      file_name: doc.fileName,
+      content_type: doc.contentType,
+      size_bytes: content.length,
+      content,
+    });
   });
   return { id };
 }
@@ -282,7 +464,7 @@ export async function addSessionAnalysis(
 ) {
   const session = await findSession(db, organizationId, sessionId);
   if (session.status === 'purged') throw problems.gone('this session was deleted');
-  if (session.status !== 'created' && session.status !== 'in_progress') {
+  if (session.status !== 'created' && session.status !== 'in_progress' && session.status !== 'pending') {
     throw problems.conflict(`analyses can be added while the session is open; it is ${session.status}`);
   }
   if (body.documentId) {

@@ -1,4 +1,7 @@
-import { ServiceError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import { log } from '../log';
+import { WORKFLOW_START_DEADLINE_MS } from '../temporal/deadlines';
+import { retentionRearmWorkflowId } from '../../workflows/definitions';
 import { problems } from '../api/problem';
 import { appendAuditEvent, type AuditActor, type AuditContext } from '../audit/ledger';
 import type { Db } from '../db/knex';
@@ -16,21 +19,31 @@ export interface SettingsChangeResult {
   settings: OrganizationSettings;
   changed: (keyof OrganizationSettings)[];
   /** Present when dataRetention changed: the workflow that re-arms the organization's timers. */
-  rearm: { revision: number; workflowId: string; sessions: number; analyses: number } | null;
+  rearm: { revision: number; workflowId: string; started: boolean; sessions: number; analyses: number } | null;
 }
 
 /**
- * PATCH /v1/settings after validation, in one transaction: the new values, the purge dates of
- * the organization's records when dataRetention changed (and the start of the re-arm of their
- * workflows), and one ledger event with the before/after of each field that changed. A patch
+ * PATCH /v1/settings after validation. One short transaction holds the new values, the purge
+ * dates of the organization's records when dataRetention changed, and one ledger event with
+ * the before/after of each field that changed; no call to Temporal happens inside it. A patch
  * that changes nothing writes nothing.
+ *
+ * A change of dataRetention needs Temporal to re-arm the workflows' timers: Temporal is asked
+ * first (unreachable: 503, nothing saved), and the re-arm workflow is started after the commit.
+ * Should that start fail all the same, the change stays saved and the reconciler re-arms every
+ * workflow whose purge time disagrees with its record (docs/reliability.md).
  */
 export async function changeSettings(
   deps: SettingsChangeDeps,
   who: { organizationId: string; actor: AuditActor } & AuditContext,
   patch: Partial<OrganizationSettings>,
 ): Promise<SettingsChangeResult> {
-  return deps.db.transaction(async (trx) => {
+  if (patch.dataRetention !== undefined && patch.dataRetention !== (await getSettings(deps.db, who.organizationId)).dataRetention) {
+    await temporalReachable(deps.temporal).catch(() => {
+      throw problems.unavailable('Temporal is unreachable, so dataRetention cannot be changed now; nothing was saved');
+    });
+  }
+  const result = await deps.db.transaction(async (trx) => {
     // Locked first, so the comparison below holds until the commit.
     await trx('settings').where({ organization_id: who.organizationId }).forUpdate().first('organization_id');
     const current = await getSettings(trx, who.organizationId);
@@ -46,15 +59,7 @@ export async function changeSettings(
     if (changed.includes('dataRetention')) {
       // Row locks before the ledger's head lock: the same order as the purge activities.
       const counts = await reschedulePurges(trx, who.organizationId, after.dataRetention);
-      // Started before the commit: if Temporal cannot take it, nothing is changed.
-      const { workflowId } = await startRetentionRearm(deps.temporal, deps.taskQueue, {
-        organizationId: who.organizationId,
-        revision: retentionRevision,
-      }).catch((err: unknown) => {
-        if (err instanceof ServiceError) throw problems.unavailable('Temporal is unreachable, so dataRetention cannot be changed now; nothing was saved');
-        throw err;
-      });
-      rearm = { revision: retentionRevision, workflowId, ...counts };
+      rearm = { revision: retentionRevision, workflowId: retentionRearmWorkflowId(who.organizationId, retentionRevision), started: false, ...counts };
     }
 
     await appendAuditEvent(trx, deps.auditKey, {
@@ -70,4 +75,23 @@ export async function changeSettings(
     });
     return { settings: after, changed, rearm };
   });
+
+  if (result.rearm) {
+    try {
+      await startRetentionRearm(deps.temporal, deps.taskQueue, { organizationId: who.organizationId, revision: result.rearm.revision });
+      result.rearm.started = true;
+    } catch (err) {
+      log.warn('retention re-arm not started; the reconciler re-arms', {
+        organizationId: who.organizationId,
+        revision: result.rearm.revision,
+        error: (err as Error).message,
+      });
+    }
+  }
+  return result;
+}
+
+/** A cheap round trip, bounded: is Temporal there to take a start right now? */
+async function temporalReachable(temporal: Client): Promise<void> {
+  await temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () => temporal.workflowService.getSystemInfo({}));
 }

@@ -5,6 +5,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import type { Db } from '../db/knex';
+import { WORKFLOW_START_DEADLINE_MS } from '../temporal/deadlines';
 import { MINUTE_MS, parseDuration } from '../domain/duration';
 import { OrganizationId } from '../temporal/searchAttributes';
 import {
@@ -57,10 +58,8 @@ export async function reschedulePurges(
 }
 
 /**
- * Starts the re-arm of one settings revision. Called inside the transaction that commits the
- * revision, so a failed start rolls the change back; if the commit fails after the start, the
- * workflow waits for a revision that never comes and gives up (outcome `abandoned`). A retried
- * PATCH that reuses the number joins the waiting run.
+ * Starts the re-arm of one settings revision, after the transaction that committed it; a
+ * second start of the same revision joins the running one. Bounded like every start.
  */
 export async function startRetentionRearm(
   temporal: Client,
@@ -68,7 +67,7 @@ export async function startRetentionRearm(
   input: RetentionRearmInput,
 ): Promise<{ workflowId: string }> {
   const workflowId = retentionRearmWorkflowId(input.organizationId, input.revision);
-  await temporal.workflow.start('retentionRearm', {
+  await temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () => temporal.workflow.start('retentionRearm', {
     workflowId,
     taskQueue,
     args: [input],
@@ -77,7 +76,7 @@ export async function startRetentionRearm(
     typedSearchAttributes: [{ key: OrganizationId, value: input.organizationId }],
     staticSummary: `Retention re-arm, settings revision ${input.revision}`,
     staticDetails: `organization ${input.organizationId}`,
-  });
+  }));
   return { workflowId };
 }
 

@@ -42,6 +42,13 @@ export async function createWorker(opts: {
     activities: (opts.wrapActivities ?? ((a) => a))(
       createActivities({ db: opts.db, temporal: client, send: opts.send ?? sendWebhookRequest, config: opts.config, clock: opts.clock }),
     ),
+    maxCachedWorkflows: opts.config.WORKER_MAX_CACHED_WORKFLOWS,
+    ...(opts.config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS !== undefined && {
+      maxConcurrentWorkflowTaskExecutions: opts.config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    }),
+    ...(opts.config.WORKER_MAX_CONCURRENT_ACTIVITIES !== undefined && {
+      maxConcurrentActivityTaskExecutions: opts.config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    }),
     // SIGTERM: stop polling, let running activities finish within this grace, then hand back.
     shutdownGraceTime: '20 seconds',
   });

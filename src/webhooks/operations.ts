@@ -6,6 +6,7 @@ import { problems } from '../api/problem';
 import { webhookHeaders, webhookIdForDelivery } from '../domain/webhookSignature';
 import { activeWebhookSecrets, getSettings } from '../settings/settings';
 import { startDeliveryWorkflow } from '../../activities/webhooks';
+import { WORKFLOW_START_DEADLINE_MS } from '../temporal/deadlines';
 import { webhookWorkflowId } from '../../workflows/definitions';
 import { getDeliveryView, recordAttempt, recordDelivery, type DeliveryRow, type DeliveryView } from './deliveries';
 import { sendWebhookRequest, type WebhookAttemptResult } from './sendWebhookRequest';
@@ -39,40 +40,71 @@ async function seriesStillRunning(temporal: Client, deliveryId: string, series: 
 /**
  * Starts a new attempt series of a delivery under the same webhook-id (so receivers
  * deduplicate), with the whole retry schedule. 409 while the current series still runs.
+ * Temporal is asked before and called after the transaction, never inside it.
  */
 export async function redeliverWebhook(deps: RedeliverDeps, action: OperatorAction, deliveryId: string): Promise<DeliveryView> {
-  await deps.db.transaction(async (trx) => {
-    const row = await trx<DeliveryRow>('webhook_deliveries')
-      .where({ id: deliveryId, organization_id: action.organizationId })
-      .forUpdate()
-      .first();
-    if (!row) throw problems.notFound('webhook delivery');
-    if (row.event === 'test') throw problems.conflict('test deliveries are not redelivered: send a new test instead');
-    if (row.status === 'pending' && (await seriesStillRunning(deps.temporal, row.id, row.current_series))) {
-      throw problems.conflict(`attempt series ${row.current_series} of this delivery is still pending; redeliver once it has ended`);
-    }
-    const series = row.current_series + 1;
-    await trx('webhook_deliveries')
-      .where({ id: row.id })
-      .update({ current_series: series, status: 'pending', next_attempt_at: null, updated_at: trx.fn.now() });
-    await appendAuditEvent(trx, deps.hmacKey, {
-      organizationId: action.organizationId,
-      actor: action.actor,
-      action: 'webhook_delivery.redeliver',
-      category: 'modification',
-      resource: { type: 'webhook_delivery', id: row.id },
-      changes: { series: { before: row.current_series, after: series }, status: { before: row.status, after: 'pending' } },
-      outcome: 'success',
-      ...action.context,
+  const row = await deps.db<DeliveryRow>('webhook_deliveries').where({ id: deliveryId, organization_id: action.organizationId }).first();
+  if (!row) throw problems.notFound('webhook delivery');
+  if (row.event === 'test') throw problems.conflict('test deliveries are not redelivered: send a new test instead');
+  if (row.status === 'pending') {
+    const running = await seriesStillRunning(deps.temporal, row.id, row.current_series).catch(() => {
+      throw problems.unavailable('Temporal is unreachable, so the delivery cannot be redelivered now; nothing was changed');
     });
-    // Last, inside the transaction: if Temporal refuses the start, nothing above is kept.
-    await startDeliveryWorkflow(deps.temporal, {
-      input: { deliveryId: row.id, organizationId: action.organizationId, series, retryDelaysSeconds: deps.retryDelaysSeconds },
-      taskQueue: deps.taskQueue,
-      summary: `${row.event} webhook redelivery #${series - 1}${row.session_id ? ` for session ${row.session_id}` : ''}`,
+    if (running) throw problems.conflict(`attempt series ${row.current_series} of this delivery is still pending; redeliver once it has ended`);
+  }
+  const started = await openAttemptSeries(deps, row, {
+    organizationId: action.organizationId,
+    actor: action.actor,
+    context: action.context,
+    action: 'webhook_delivery.redeliver',
+    summary: `${row.event} webhook redelivery #${row.current_series}${row.session_id ? ` for session ${row.session_id}` : ''}`,
+  });
+  if (!started.started) {
+    throw problems.unavailable(`Temporal is unreachable: redelivery (series ${started.series}) is recorded and starts once Temporal is back`);
+  }
+  return (await getDeliveryView(deps.db, action.organizationId, deliveryId)) as DeliveryView;
+}
+
+/**
+ * Opens the next attempt series of `seen` (the row as the caller read it) and starts its
+ * workflow after the commit. The series number only moves if nobody else moved it since
+ * (409 otherwise). Returns whether Temporal took the start; if not, the delivery is pending
+ * without a workflow, which the reconciler resumes.
+ */
+export async function openAttemptSeries(
+  deps: RedeliverDeps,
+  seen: Pick<DeliveryRow, 'id' | 'current_series' | 'status' | 'event' | 'session_id'>,
+  audit: OperatorAction & { action: 'webhook_delivery.redeliver' | 'webhook_delivery.resume'; summary: string },
+): Promise<{ series: number; started: boolean }> {
+  const series = seen.current_series + 1;
+  await deps.db.transaction(async (trx) => {
+    const moved = await trx('webhook_deliveries')
+      .where({ id: seen.id, current_series: seen.current_series, status: seen.status })
+      .update({ current_series: series, status: 'pending', next_attempt_at: null, updated_at: trx.fn.now() });
+    if (moved === 0) throw problems.conflict('this delivery changed meanwhile; read it again');
+    await appendAuditEvent(trx, deps.hmacKey, {
+      organizationId: audit.organizationId,
+      actor: audit.actor,
+      action: audit.action,
+      category: 'modification',
+      resource: { type: 'webhook_delivery', id: seen.id },
+      changes: { series: { before: seen.current_series, after: series }, status: { before: seen.status, after: 'pending' } },
+      outcome: 'success',
+      ...audit.context,
     });
   });
-  return (await getDeliveryView(deps.db, action.organizationId, deliveryId)) as DeliveryView;
+  try {
+    await deps.temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () =>
+      startDeliveryWorkflow(deps.temporal, {
+        input: { deliveryId: seen.id, organizationId: audit.organizationId, series, retryDelaysSeconds: deps.retryDelaysSeconds },
+        taskQueue: deps.taskQueue,
+        summary: audit.summary,
+      }),
+    );
+    return { series, started: true };
+  } catch {
+    return { series, started: false };
+  }
 }
 
 export type TestEndpoint = 'session_end' | 'decision';

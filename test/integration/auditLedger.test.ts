@@ -72,9 +72,9 @@ async function tamper(sql: string, params: unknown[]): Promise<void> {
   }
 }
 
-/** Polls a database condition (not a fixed sleep): resolves once it holds, fails after 10 s. */
+/** Polls a database condition (not a fixed sleep): resolves once it holds; 60 s only reports a hang. */
 async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 60_000;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));

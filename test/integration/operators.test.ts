@@ -34,7 +34,7 @@ test('an admin creates an operator: token shown once, listed without secrets, re
   });
   expect(created.status).toBe(201);
   expect(created.headers.get('cache-control')).toBe('no-store');
-  expect(Object.keys(created.body).sort()).toEqual(['createdAt', 'email', 'id', 'role', 'token']);
+  expect(Object.keys(created.body).sort()).toEqual(['createdAt', 'email', 'id', 'role', 'token', 'tokenExpiresAt']);
   expect(created.body).toMatchObject({ email: 'analyst.one@example.com', role: 'analyst' });
   expect(created.body.token).toMatch(/^kyc_op_[A-Za-z0-9_-]{43}$/);
   const { id, token } = created.body;
@@ -147,8 +147,10 @@ test('changing a role and disabling take effect on the next request and are reco
   expect((await ledger(org)).length).toBe(countBefore);
 
   const enabled = await call(sys.baseUrl, 'PATCH', `/v1/operators/${op.id}`, { token: org.adminToken, body: { disabled: false } });
-  expect(enabled.body).toMatchObject({ disabled: false, disabledAt: null });
-  expect((await call(sys.baseUrl, 'GET', '/v1/audit-events', { token: op.token })).status).toBe(200);
+  expect(enabled.body).toMatchObject({ disabled: false, disabledAt: null, token: expect.stringMatching(/^kyc_op_/) });
+  // Re-enabled with a fresh token: the one held before the disable never works again.
+  expect((await call(sys.baseUrl, 'GET', '/v1/audit-events', { token: op.token })).status).toBe(401);
+  expect((await call(sys.baseUrl, 'GET', '/v1/audit-events', { token: enabled.body.token })).status).toBe(200);
 
   const updates = await ledger(org, '&action=operator.update');
   expect(updates.map((e) => [e.category, e.resource, e.changes.before, e.changes.after])).toEqual([

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import { sessionWorkflowId, stateQuery, webhookWorkflowId } from '../../workflows/definitions';
 import { WebhookReceiver } from '../support/receiver';
-import { call, newOrganization, startSystem, TestSystem, waitUntil } from '../support/system';
+import { call, newOrganization, startSystem, TEST_METRICS_TOKEN, TestSystem, waitUntil } from '../support/system';
 
 // The product's whole path on the real Temporal dev server, PostgreSQL and an HTTP receiver:
 // REST → workflow → activities → signed webhook.
@@ -210,7 +210,7 @@ test('readiness reports PostgreSQL and Temporal', async () => {
   const ready = await call(sys.baseUrl, 'GET', '/readyz');
   expect(ready).toMatchObject({ status: 200, body: { status: 'ready', checks: { database: 'ok', temporal: 'ok' } } });
   expect((await call(sys.baseUrl, 'GET', '/healthz')).status).toBe(200);
-  const metrics = await call(sys.baseUrl, 'GET', '/metrics');
+  const metrics = await call(sys.baseUrl, 'GET', '/metrics', { token: TEST_METRICS_TOKEN });
   expect(metrics.status).toBe(200);
   expect(metrics.body).toMatch(/kyc_http_requests_total\{method="GET",route="\/readyz",status="200"\} 1/);
   expect(metrics.body).toMatch(/kyc_webhook_attempts_total\{outcome="success"\} \d+/);

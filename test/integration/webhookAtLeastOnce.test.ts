@@ -73,4 +73,4 @@ test(`${SESSIONS} sessions, a receiver failing one request in three: exactly ${S
   const rows = await sys.db('webhook_deliveries').where({ organization_id: org.organizationId }).select('status');
   expect(rows).toHaveLength(SESSIONS);
   expect(rows.every((r) => r.status === 'succeeded')).toBe(true);
-}, 180_000);
+}, 600_000);

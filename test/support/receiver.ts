@@ -21,6 +21,8 @@ export class WebhookReceiver {
   respond: Responder = () => ({ status: 200, body: 'ok' });
   /** TCP connections accepted: a refused delivery must not even open one. */
   connections = 0;
+  /** Called with each request as it arrives (the benchmark keys its waits by body). */
+  readonly listeners: ((req: ReceivedRequest) => void)[] = [];
 
   async start(): Promise<this> {
     this.server.on('connection', () => {
@@ -35,12 +37,12 @@ export class WebhookReceiver {
   }
 
   /** Resolves once `count` requests in all have arrived (fails the test after `timeoutMs`). */
-  waitForRequests(count: number, timeoutMs = 60_000): Promise<ReceivedRequest[]> {
+  waitForRequests(count: number, timeoutMs = 180_000): Promise<ReceivedRequest[]> {
     return this.waitUntil(() => this.requests.length >= count, `${count} request(s)`, timeoutMs).then(() => this.requests.slice());
   }
 
   /** Resolves with the requests to `path` once there are `count` of them. */
-  waitForPath(path: string, count = 1, timeoutMs = 60_000): Promise<ReceivedRequest[]> {
+  waitForPath(path: string, count = 1, timeoutMs = 180_000): Promise<ReceivedRequest[]> {
     return this.waitUntil(() => this.forPath(path).length >= count, `${count} request(s) to ${path}`, timeoutMs).then(() => this.forPath(path));
   }
 
@@ -80,6 +82,7 @@ export class WebhookReceiver {
         body: Buffer.concat(chunks).toString('utf8'),
       };
       const index = this.requests.push(received) - 1;
+      for (const listener of this.listeners) listener(received);
       const answer = this.respond(received, index);
       if (answer === 'hang') {
         this.hanging.add(res);

@@ -29,6 +29,7 @@ export interface TestSystem {
 }
 
 export const TEST_AUDIT_KEY = 'test-audit-key-0123456789abcdef0123456789abcdef';
+export const TEST_METRICS_TOKEN = 'test-metrics-token-0123456789';
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return parseConfig({
@@ -41,6 +42,14 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     WEBHOOK_RETRY_DELAYS_SECONDS: '1,1,1',
     LOG_LEVEL: 'silent',
     PORT: '0',
+    // Test files hammer one address (127.0.0.1): limits high unless a test sets its own.
+    RATE_LIMIT_IP: '1000000/1m',
+    RATE_LIMIT_UNAUTHENTICATED: '1000000/1m',
+    RATE_LIMIT_PRINCIPAL: '1000000/1m',
+    RATE_LIMIT_VERIFY: '1000000/1m',
+    RATE_LIMIT_WEBHOOK_TEST: '1000000/1m',
+    METRICS_TOKEN: TEST_METRICS_TOKEN,
+    METRICS_CACHE_SECONDS: '0',
     ...overrides,
   });
 }
@@ -141,14 +150,24 @@ export async function registerTestSearchAttributes(env: TestWorkflowEnvironment)
 
 /**
  * Polls `read` until `done` holds, for states that only show through a query or SQL
- * (no event to await). Fails with the last value after `timeoutMs`.
+ * (no event to await). A read that throws (a query timing out on a loaded machine, a
+ * worker still starting) counts as "not yet"; after `timeoutMs` the last error or value
+ * is reported. The bound only detects a hang: it is generous, never a speed claim.
  */
-export async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000, everyMs = 100): Promise<T> {
+export async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 180_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not reached within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
+    let outcome: { value: T } | { error: unknown };
+    try {
+      outcome = { value: await read() };
+    } catch (error) {
+      outcome = { error };
+    }
+    if ('value' in outcome && done(outcome.value)) return outcome.value;
+    if (Date.now() > deadline) {
+      if ('error' in outcome) throw outcome.error;
+      throw new Error(`condition not reached within ${timeoutMs} ms; last value: ${JSON.stringify(outcome.value)}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { csvField, csvHeader, csvLine, ndjsonLine } from '../../src/audit/exportFormat';
+import { csvCellValue, csvField, csvHeader, csvLine, ndjsonLine } from '../../src/audit/exportFormat';
 import type { AuditEventRow } from '../../src/audit/ledger';
 
 const row: AuditEventRow = {
@@ -33,7 +33,6 @@ test('csvField quotes only what RFC 4180 requires and doubles inner quotes', () 
   expect(csvField('say "hi"')).toBe('"say ""hi"""');
   expect(csvField('one\ntwo')).toBe('"one\ntwo"');
   expect(csvField('cr\rhere')).toBe('"cr\rhere"');
-  expect(csvField('=1+1')).toBe('=1+1'); // verbatim: no spreadsheet escaping
 });
 
 test('a CSV line has one field per header column, CRLF-terminated, changes as JSON', () => {
@@ -70,4 +69,25 @@ test('an NDJSON line is the API view plus organizationId, without the idempotenc
     prevHash: row.prev_hash,
     hash: row.hash,
   });
+});
+
+test('cells a spreadsheet would run as formulas are neutralised, reversibly', () => {
+  const dangerous = ['=HYPERLINK("http://evil.example","x")', '+1+1', '-2+3', '@SUM(A1)', '\tcmd', '\rcmd'];
+  for (const text of dangerous) {
+    const cell = csvField(text);
+    const unquoted = cell.startsWith('"') ? cell.slice(1, -1).replace(/""/g, '"') : cell;
+    expect(unquoted.startsWith("'")).toBe(true);
+    expect(csvCellValue(unquoted)).toBe(text);
+  }
+  // An apostrophe first is escaped too, so reading back is unambiguous.
+  expect(csvField("'quoted")).toBe("''quoted");
+  expect(csvCellValue("''quoted")).toBe("'quoted");
+  expect(csvField('plain')).toBe('plain');
+  expect(csvField(-5)).toBe('-5'); // numbers are ours, never formulas
+});
+
+test('a CSV line neutralises a hostile User-Agent', () => {
+  const line = csvLine({ ...row, user_agent: '=HYPERLINK("http://evil.example","click")' });
+  expect(line).toContain(`"'=HYPERLINK(""http://evil.example"",""click"")"`);
+  expect(line).not.toMatch(/,"?=HYPERLINK/);
 });

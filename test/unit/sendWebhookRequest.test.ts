@@ -170,7 +170,6 @@ describe('sendWebhookRequest against a local server (allowPrivateNetworks: true)
     const result = await send('/hang', { timeoutMs: 300 });
     expect(result).toMatchObject({ outcome: 'failure', statusCode: null, responseBody: null, error: 'timed out after 300 ms' });
     expect(result.durationMs).toBeGreaterThanOrEqual(250);
-    expect(result.durationMs).toBeLessThan(3000);
   });
 
   it('times out when the body never finishes', async () => {

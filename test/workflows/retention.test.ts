@@ -73,7 +73,7 @@ async function startSession(organizationId: string) {
     { correlationId: `CRM-${randomUUID()}`, journeyId: 'onboarding', userInput: { firstName: 'Ada', lastName: 'Lovelace', birthDate: '1815-12-10' } },
     new Date(createdAtMs),
   );
-  const doc = await uploadDocument({ ...deps, maxDocumentBytes: 1 << 20 }, session.link.url.split('/').pop()!, {
+  const doc = await uploadDocument({ ...deps, maxDocumentBytes: 1 << 20, maxDocumentsPerSession: 20, maxSessionBytes: 1 << 24 }, session.link.url.split('/').pop()!, {
     type: 'passport',
     fileName: 'passport.jpg',
     contentType: 'image/jpeg',
@@ -102,8 +102,8 @@ async function expectScheduled(s: Started, purgeAtMs: number | null) {
   expect(state.status).not.toBe('purged');
   expect(state.purgeAt).toBe(expected);
   // The activity and the upsert follow the signal: wait for them to land.
-  await pollUntil(() => purgeAtAttribute(s.handle.workflowId), (v) => v === expected, 10_000);
-  const row = await pollUntil(() => db('sessions').where({ id: s.session.id }).first(), (r) => (r.purge_at?.toISOString() ?? null) === expected, 10_000);
+  await pollUntil(() => purgeAtAttribute(s.handle.workflowId), (v) => v === expected, 120_000);
+  const row = await pollUntil(() => db('sessions').where({ id: s.session.id }).first(), (r) => (r.purge_at?.toISOString() ?? null) === expected, 120_000);
   expect(row.status).not.toBe('purged');
   expect((await db('documents').where({ id: s.documentId }).first()).content.toString()).toBe('jpeg-bytes');
   expect((await db('entities').where({ id: s.session.entityId }).first()).personal_data).toMatchObject({ lastName: 'Lovelace' });
@@ -114,7 +114,7 @@ async function expectScheduled(s: Started, purgeAtMs: number | null) {
  * unlocks time skipping, and the server would jump ahead to the next timer of any workflow.
  */
 async function expectPurged(s: Started) {
-  await pollUntil(() => s.handle.describe(), (d) => d.status.name === 'COMPLETED', 20_000);
+  await pollUntil(() => s.handle.describe(), (d) => d.status.name === 'COMPLETED', 120_000);
   const final = await s.handle.query(stateQuery);
   expect(final).toMatchObject({ status: 'purged', purgedAt: expect.any(String) });
   const session = await db('sessions').where({ id: s.session.id }).first();
@@ -277,7 +277,7 @@ test('a standalone analysis is purged exactly at its creation + retention', asyn
   expect((await handle.query(analysisStateQuery)).status).toBe('active');
   expect((await db('analyses').where({ id: analysisId }).first()).result).toEqual({ register: 'UK-123' });
   await env.sleep(2 * SECOND);
-  await pollUntil(() => handle.describe(), (d) => d.status.name === 'COMPLETED', 20_000);
+  await pollUntil(() => handle.describe(), (d) => d.status.name === 'COMPLETED', 120_000);
   expect(await db('analyses').where({ id: analysisId }).first()).toMatchObject({ status: 'purged', result: null, correlation_id: null, purged_at: expect.any(Date) });
   expect((await db('entities').where({ id: entityId }).first()).personal_data).toBeNull();
   const [event] = await db('audit_events').where({ resource_type: 'analysis', resource_id: analysisId, action: 'analysis.purge' });

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { createStandaloneAnalysis, decideAnalysis, getAnalysisView, listAnalyses } from '../../analyses/analyses';
+import { createStandaloneAnalysis, decideAnalysis, getAnalysisView, listAnalyses, resumeAnalysisCreation } from '../../analyses/analyses';
 import type { AppDeps } from '../app';
 import { auditFrom } from '../auditContext';
 import { ANY_OPERATOR, principalOf, requireAuth } from '../auth';
@@ -15,10 +15,11 @@ export function analysisRoutes(deps: AppDeps): Router {
     const result = await withIdempotency(
       deps.db,
       { organizationId: caller.organizationId, route: 'POST /v1/analyses', key: req.get('idempotency-key'), body: req.body },
-      async () => {
+      async (checkpoint) => {
         const body = parseOrThrow(createStandaloneAnalysisSchema, req.body);
-        return { status: 201, body: await createStandaloneAnalysis(deps.analyses, caller, body) };
+        return { status: 201, body: await createStandaloneAnalysis(deps.analyses, caller, body, new Date(), { checkpoint }) };
       },
+      { resume: (saved) => resumeAnalysisCreation(deps.analyses, caller.organizationId, saved) },
     );
     replyIdempotent(res, result);
   });

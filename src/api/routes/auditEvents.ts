@@ -10,7 +10,7 @@ import {
 import { log } from '../../log';
 import type { AppDeps } from '../app';
 import { auditFrom } from '../auditContext';
-import { principalOf, requireAuth } from '../auth';
+import { limitPerOrganization, principalOf, requireAuth } from '../auth';
 import { exportAuditEventsQuery, listAuditEventsQuery } from '../ledgerSchemas';
 import { idParam } from '../schemas';
 import { ChunkedWriter, ClientGone } from '../streaming';
@@ -29,7 +29,7 @@ export function auditEventRoutes(deps: AppDeps): Router {
     res.json(await listAuditEvents(deps.db, principalOf(res).organizationId, q));
   });
 
-  r.get('/v1/audit-events/verify', readers, async (_req, res) => {
+  r.get('/v1/audit-events/verify', readers, limitPerOrganization('verify'), async (_req, res) => {
     res.json(await verifyOrganizationLedger(deps.db, key, principalOf(res).organizationId));
   });
 

@@ -14,6 +14,8 @@ const rfc8187 = (value: string): string =>
 export function documentRoutes(deps: AppDeps): Router {
   const r = Router();
   const readers = requireAuth(deps.db, { apiKey: true, roles: ANY_OPERATOR });
+  // Identity documents themselves: the people who decide on them, not auditors of the ledger.
+  const contentReaders = requireAuth(deps.db, { apiKey: true, roles: ['admin', 'analyst'] });
 
   r.get('/v1/documents/:id', readers, async (req, res) => {
     const { id } = parseOrThrow(idParam, req.params, 'params');
@@ -21,7 +23,7 @@ export function documentRoutes(deps: AppDeps): Router {
     res.json(await getDocument(deps.db, principalOf(res).organizationId, id));
   });
 
-  r.get('/v1/documents/:id/content', readers, async (req, res) => {
+  r.get('/v1/documents/:id/content', contentReaders, async (req, res) => {
     const { id } = parseOrThrow(idParam, req.params, 'params');
     const doc = await readDocumentContent(deps.db, deps.config.AUDIT_HMAC_KEY, auditFrom(req, res), id);
     res.set({

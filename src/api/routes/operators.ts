@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../orgs/apiKeys';
-import { createOperator, getOperator, listOperators, updateOperator } from '../../orgs/operators';
+import { createOperator, getOperator, listOperators, rotateOperatorToken, updateOperator } from '../../orgs/operators';
 import type { AppDeps } from '../app';
 import { auditFrom } from '../auditContext';
 import { principalOf, requireAuth } from '../auth';
@@ -16,11 +16,12 @@ export function operatorRoutes(deps: AppDeps): Router {
   const r = Router();
   const admin = requireAuth(deps.db, { roles: ['admin'] });
   const key = deps.config.AUDIT_HMAC_KEY;
+  const policy = { tokenTtl: deps.config.OPERATOR_TOKEN_TTL };
 
   r.post('/v1/operators', admin, async (req, res) => {
     await createShownOnce(deps, req, res, 'POST /v1/operators', 'token', async () => {
       const body = parseOrThrow(createOperatorSchema, req.body);
-      return createOperator(deps.db, key, auditFrom(req, res), body);
+      return createOperator(deps.db, key, auditFrom(req, res), body, policy);
     });
   });
 
@@ -37,7 +38,16 @@ export function operatorRoutes(deps: AppDeps): Router {
   r.patch('/v1/operators/:id', admin, async (req, res) => {
     const { id } = parseOrThrow(idParam, req.params, 'params');
     const patch = parseOrThrow(updateOperatorSchema, req.body);
-    res.json(await updateOperator(deps.db, key, auditFrom(req, res), id, patch));
+    const updated = await updateOperator(deps.db, key, auditFrom(req, res), id, patch, policy);
+    if (updated.token) res.set('Cache-Control', 'no-store');
+    res.json(updated);
+  });
+
+  // A new token for the operator, shown once; the previous one stops working at once.
+  r.post('/v1/operators/:id/token', admin, async (req, res) => {
+    const { id } = parseOrThrow(idParam, req.params, 'params');
+    res.set('Cache-Control', 'no-store');
+    res.status(201).json(await rotateOperatorToken(deps.db, key, auditFrom(req, res), id, policy));
   });
 
   r.post('/v1/api-keys', admin, async (req, res) => {

@@ -6,7 +6,7 @@ import { replyIdempotent, withIdempotency } from '../idempotency';
 import { createAnalysisSchema, createSessionSchema, idParam, listSessionsQuery } from '../schemas';
 import { parseOrThrow } from '../validate';
 import { eraseSession } from '../../sessions/erasure';
-import { addSessionAnalysis, createSession, getSessionView, listSessions } from '../../sessions/sessions';
+import { addSessionAnalysis, createSession, getSessionView, listSessions, resumeSessionCreation } from '../../sessions/sessions';
 
 export function sessionRoutes(deps: AppDeps): Router {
   const r = Router();
@@ -18,10 +18,12 @@ export function sessionRoutes(deps: AppDeps): Router {
     const result = await withIdempotency(
       deps.db,
       { organizationId, route: 'POST /v1/sessions', key: req.get('idempotency-key'), body: req.body },
-      async () => {
+      async (checkpoint) => {
         const body = parseOrThrow(createSessionSchema(deps.config.LINK_EXPIRY_MIN), req.body);
-        return { status: 201, body: await createSession(deps.sessions, caller, body) };
+        return { status: 201, body: await createSession(deps.sessions, caller, body, new Date(), { checkpoint }) };
       },
+      // A retry after a 503 whose session was recorded: the same session, started now.
+      { resume: (saved) => resumeSessionCreation(deps.sessions, organizationId, saved) },
     );
     replyIdempotent(res, result);
   });

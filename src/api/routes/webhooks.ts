@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { AppDeps } from '../app';
 import { auditFrom } from '../auditContext';
-import { principalOf, requireAuth } from '../auth';
+import { limitPerOrganization, principalOf, requireAuth } from '../auth';
 import { replyIdempotent, withIdempotency } from '../idempotency';
 import { problems } from '../problem';
 import { idParam, paginationQuery } from '../schemas';
@@ -91,7 +91,7 @@ export function webhookRoutes(deps: AppDeps): Router {
     replyIdempotent(res, result, { secret: row.secret, createdAt: rotated.createdAt, previousSecretExpiresAt: rotated.previousSecretExpiresAt });
   });
 
-  r.post('/v1/settings/webhooks/test', admin, async (req, res) => {
+  r.post('/v1/settings/webhooks/test', admin, limitPerOrganization('webhook_test'), async (req, res) => {
     const action = operatorAction(req, res);
     const result = await withIdempotency(
       deps.db,

@@ -4,6 +4,8 @@ import * as m002 from './002_audit_ledger';
 import * as m003 from './003_webhook_delivery_log';
 import * as m004 from './004_decisions_and_retention';
 import * as m005 from './005_retention_rearm';
+import * as m007 from './007_pending_creation_and_reconciler';
+import * as m010 from './010_ledger_insider';
 
 // An explicit list instead of a directory scan: works the same under tsx, jest and bundlers.
 // Append new migrations; never edit one that has landed.
@@ -13,6 +15,8 @@ const migrations: Record<string, Knex.Migration> = {
   '003_webhook_delivery_log': m003,
   '004_decisions_and_retention': m004,
   '005_retention_rearm': m005,
+  '007_pending_creation_and_reconciler': m007,
+  '010_ledger_insider': m010,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

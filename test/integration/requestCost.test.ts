@@ -1,0 +1,93 @@
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { call, expectProblem, newOrganization, startSystem, TestSystem } from '../support/system';
+
+// Unauthenticated requests cost almost nothing: an upload's link token is resolved before
+// any of its body is read, and a session's link takes a bounded number of documents/bytes.
+let sys: TestSystem;
+let org: Awaited<ReturnType<typeof newOrganization>>;
+
+beforeAll(async () => {
+  sys = await startSystem({ MAX_DOCUMENT_BYTES: '4096', MAX_DOCUMENTS_PER_SESSION: '2', MAX_SESSION_DOCUMENT_BYTES: '6000' });
+  org = await newOrganization(sys.db);
+});
+afterAll(async () => {
+  await sys?.stop();
+});
+
+async function newLink(): Promise<string> {
+  const created = await call(sys.baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: {} });
+  expect(created.status).toBe(201);
+  return new URL(created.body.link.url).pathname;
+}
+
+/**
+ * Announces a 14 MB body, sends only its first kilobyte and waits for the answer. A server
+ * that reads the body before looking at the token never answers (the rest never comes), so
+ * this fails by timeout on such a server.
+ */
+function answerBeforeBody(path: string): Promise<{ status: number; body: string; connection?: string }> {
+  const url = new URL(sys.baseUrl + path);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(14 * 1024 * 1024) } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => {
+          req.destroy();
+          resolve({ status: res.statusCode ?? 0, body, connection: res.headers.connection });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.write(`{"type":"passport","fileName":"a.jpg","contentType":"image/jpeg","contentBase64":"${'A'.repeat(1024)}`);
+  });
+}
+
+const upload = (link: string, bytes: number) =>
+  call(sys.baseUrl, 'POST', `${link}/documents`, {
+    body: { type: 'passport', fileName: 'p.jpg', contentType: 'image/jpeg', contentBase64: randomBytes(bytes).toString('base64') },
+  });
+
+test('an upload with a random token is answered 404 before its body is read', async () => {
+  const res = await answerBeforeBody(`/v1/journey/${randomBytes(32).toString('base64url')}/documents`);
+  expect(res.status).toBe(404);
+  expect(JSON.parse(res.body)).toMatchObject({ status: 404, type: '/problems/not-found' });
+  expect(res.connection).toBe('close');
+});
+
+test('an upload to a completed session is refused before its body is read', async () => {
+  const link = await newLink();
+  expect((await call(sys.baseUrl, 'GET', link)).status).toBe(200);
+  expect((await call(sys.baseUrl, 'POST', `${link}/complete`)).status).toBe(202);
+  const res = await answerBeforeBody(`${link}/documents`);
+  expect(res.status).toBe(409);
+});
+
+test('a session takes at most MAX_DOCUMENTS_PER_SESSION documents', async () => {
+  const link = await newLink();
+  expect((await upload(link, 100)).status).toBe(201);
+  expect((await upload(link, 100)).status).toBe(201);
+  const third = await upload(link, 100);
+  expectProblem(third, 413);
+  expect(third.body.detail).toMatch(/at most 2 documents/);
+  // Refused before the body is read, too.
+  expect((await answerBeforeBody(`${link}/documents`)).status).toBe(413);
+  expect(await sys.db('documents').where({ session_id: await sessionIdOf(link) }).count('* as n').first()).toEqual({ n: '2' });
+});
+
+test('a session takes at most MAX_SESSION_DOCUMENT_BYTES bytes of documents', async () => {
+  const link = await newLink();
+  expect((await upload(link, 4000)).status).toBe(201);
+  const second = await upload(link, 4000);
+  expectProblem(second, 413);
+  expect(second.body.detail).toMatch(/at most 6000 bytes/);
+  expect((await upload(link, 1000)).status).toBe(201);
+});
+
+async function sessionIdOf(link: string): Promise<string> {
+  const opened = await call(sys.baseUrl, 'GET', link);
+  return opened.body.sessionId;
+}
