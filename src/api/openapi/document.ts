@@ -83,7 +83,8 @@ function operation(route: RouteSpec, convert: (s: z.ZodType, io: 'input' | 'outp
   const responses: Record<string, JsonSchema> = {};
   for (const [status, spec] of Object.entries(route.responses)) {
     const content: Record<string, JsonSchema> = {};
-    if (spec.schema) content['application/json'] = { schema: convert(spec.schema, 'output') };
+    if (spec.schema === problemResponse) content['application/problem+json'] = { schema: { $ref: '#/components/schemas/Problem' } };
+    else if (spec.schema) content['application/json'] = { schema: convert(spec.schema, 'output') };
     for (const [type, media] of Object.entries(spec.content ?? {})) content[type] = media.schema ? { schema: convert(media.schema, 'output') } : {};
     responses[status] = { description: spec.description, ...(Object.keys(content).length ? { content } : {}) };
   }

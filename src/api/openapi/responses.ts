@@ -174,13 +174,19 @@ export const deliveryResponse = z
   });
 
 const role = z.enum(['admin', 'analyst', 'auditor']);
-export const operatorResponse = z
-  .object({ id, email: z.string(), role, disabled: z.boolean(), disabledAt: nullableInstant, createdAt: instant });
+export const operatorResponse = z.object({ id, email: z.string(), role, disabled: z.boolean(), disabledAt: nullableInstant, createdAt: instant });
+/** PATCH answers: re-enabling an operator issues a new token, shown once. */
+export const updatedOperatorResponse = operatorResponse.extend({
+  token: z.string().optional().describe('only when re-enabled: a new token, shown once'),
+  tokenExpiresAt: nullableInstant.optional(),
+});
+export const rotatedOperatorTokenResponse = z.object({ id, token: z.string(), tokenExpiresAt: nullableInstant });
 export const createdOperatorResponse = z.object({
   id,
   email: z.string(),
   role,
   token: z.string().nullable().describe('shown once; null on an Idempotency-Key replay'),
+  tokenExpiresAt: nullableInstant.optional(),
   createdAt: instant,
 });
 export const apiKeyResponse = z
