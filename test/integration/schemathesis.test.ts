@@ -12,7 +12,7 @@ import { newOrganization, startSystem, type TestSystem } from '../support/system
 const ROOT = path.resolve(__dirname, '..', '..');
 const SCHEMATHESIS = path.join(ROOT, '.venv', 'bin', 'schemathesis');
 const REPORTS = path.join(ROOT, 'test-results', 'schemathesis');
-const MAX_EXAMPLES = process.env.SCHEMATHESIS_MAX_EXAMPLES ?? '12';
+const MAX_EXAMPLES = process.env.SCHEMATHESIS_MAX_EXAMPLES ?? '40';
 const CHECKS = [
   'not_a_server_error',
   'status_code_conformance',
@@ -25,7 +25,7 @@ const CHECKS = [
 let sys: TestSystem;
 beforeAll(async () => {
   // Rate limits would turn fuzzing into a test of 429s: each run gets a generous budget.
-  sys = await startSystem({ WEBHOOK_TIMEOUT_MS: '2000' });
+  sys = await startSystem({ WEBHOOK_TIMEOUT_MS: '2000', RATE_LIMIT_IP: 'off', RATE_LIMIT_UNAUTHENTICATED: 'off', RATE_LIMIT_PRINCIPAL: 'off', RATE_LIMIT_VERIFY: 'off', RATE_LIMIT_WEBHOOK_TEST: 'off' });
 });
 afterAll(async () => {
   await sys?.stop();
@@ -80,7 +80,7 @@ test.each([
       'run', `${sys.baseUrl}/openapi.json`,
       '--header', `Authorization: Bearer ${org[credential]}`,
       '--checks', CHECKS,
-      '--phases', 'examples,coverage,fuzzing',
+      '--phases', 'examples,fuzzing', // coverage: schemathesis 4.32.5 crashes in it on Python 3.11 (AST recursion in hypothesis)
       '--max-examples', MAX_EXAMPLES,
       '--workers', '2',
       '--seed', '20261201',
