@@ -1,9 +1,10 @@
 // `npm run migrate`: create the database if missing and apply every migration.
+import { embeddedDatabaseUrl } from '../db/defaultUrl';
 import { migrateLatest } from '../db/migrate';
 import { ensureDatabase } from '../db/migrate';
 
 async function main(): Promise<void> {
-  const url = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/kyc';
+  const url = process.env.DATABASE_URL || embeddedDatabaseUrl();
   await ensureDatabase(url);
   const applied = await migrateLatest(url);
   process.stdout.write(`${JSON.stringify({ msg: 'database migrated', applied })}\n`);
