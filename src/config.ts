@@ -1,5 +1,6 @@
 // Configuration from the environment, validated once at start: a wrong value stops the
 // process with one line naming the variable instead of failing later in a request.
+import { embeddedDatabaseUrl } from './db/defaultUrl';
 import { z } from 'zod';
 import { loadSigningKey } from './domain/ledgerCheckpoint';
 import { RATE_LIMIT_RE } from './domain/tokenBucket';
@@ -19,7 +20,8 @@ const secondsList = z
 const rateLimit = z.string().regex(RATE_LIMIT_RE, 'must be "off" or N/period like 60/1m');
 
 export const configSchema = z.object({
-  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/kyc'),
+  /** Unset: the embedded PGlite server of `npm start` (src/db/defaultUrl.ts). */
+  DATABASE_URL: z.string().url().default(embeddedDatabaseUrl()),
   TEMPORAL_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('kyc-journeys'),
