@@ -18,7 +18,7 @@ import { startTimeSkippingSystem, type TimeSkippingSystem } from '../support/tim
 // Continue-as-new on the time-skipping server with the real activities: a session kept for a
 // long time through many decisions and retention re-arms starts fresh histories before
 // Temporal's limit, carries its state, and still purges at exactly its purge instant.
-// The history bound is lowered to 60 events for the test through the workflow input
+// The history bound is lowered to 30 events for the test through the workflow input
 // (`continueAsNewAfterEvents`; production uses 10,000 or Temporal's own suggestion).
 const DAY_MS = 24 * 60 * 60 * 1000;
 const { EventType } = temporal.api.enums.v1;
@@ -54,7 +54,7 @@ test('a session continues as new through many decisions and re-arms, keeps its s
     linkExpiresAt: session.link.expiresAt,
     dataRetention: '30d',
     retentionRevision: Number(settings.retention_revision),
-    continueAsNewAfterEvents: 60,
+    continueAsNewAfterEvents: 30,
   };
   await env.client.workflow.getHandle(workflowId).terminate('restarted with a low continue-as-new bound');
   const started = await env.client.workflow.start('journeySession', {
