@@ -79,7 +79,21 @@ test('a session continues as new through many decisions and re-arms, keeps its s
   }
   await waitUntil(() => db('webhook_deliveries').where({ organization_id: org.organizationId }), (rows) => rows.length === 11);
 
-  // It did continue as new, more than once: follow the chain of runs from the first one.
+  // The run now waiting for the purge arms its timer for exactly purgeAt (the history's
+  // timestamps are the server's virtual clock); the purge at a timer is tested end to end in
+  // test/workflows/retention.test.ts. Polled: the last continue-as-new follows the last decision.
+  const purgeAt = new Date(createdAtMs + 20 * DAY_MS).toISOString();
+  const lastTimerFiresAt = async () => {
+    const events = (await handle.fetchHistory()).events!;
+    const timer = events.filter((e) => e.timerStartedEventAttributes).at(-1);
+    if (!timer) return null;
+    const t = timer.timerStartedEventAttributes!.startToFireTimeout!;
+    return Number(timer.eventTime!.seconds) * 1000 + Math.floor((timer.eventTime!.nanos ?? 0) / 1e6) + Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
+  };
+  const firesAt = await waitUntil(lastTimerFiresAt, (at) => at !== null && Math.abs(at - Date.parse(purgeAt)) < 1000);
+  expect(Math.abs(firesAt! - Date.parse(purgeAt))).toBeLessThan(1000);
+
+  // It did continue as new: follow the chain of runs from the first one.
   const current = await handle.describe();
   expect(current.status.name).toBe('RUNNING');
   let runId = firstRunId;
@@ -93,7 +107,6 @@ test('a session continues as new through many decisions and re-arms, keeps its s
   expect(continued).toBeGreaterThanOrEqual(1);
 
   // The state survived: status, verdict (last decision: user_rejected), the re-armed purge instant.
-  const purgeAt = new Date(createdAtMs + 20 * DAY_MS).toISOString();
   const state = await handle.query(stateQuery);
   expect(state).toMatchObject({ status: 'completed', verdict: 'user_rejected', purgeAt, purgedAt: null });
   expect((await db('sessions').where({ id: session.id }).first()).purge_at.toISOString()).toBe(purgeAt);
@@ -101,14 +114,5 @@ test('a session continues as new through many decisions and re-arms, keeps its s
   expect(await db('audit_events').where({ organization_id: org.organizationId, action: 'analysis.decision', outcome: 'success' })).toHaveLength(10);
   expect(await db('webhook_deliveries').where({ organization_id: org.organizationId })).toHaveLength(11);
 
-  // The current run waits for exactly that instant: its last timer fires at purgeAt (the
-  // history's timestamps are the server's virtual clock). The purge at a timer is tested end to
-  // end in test/workflows/retention.test.ts.
-  const events = (await handle.fetchHistory()).events!;
-  const at = (e: (typeof events)[number]) => Number(e.eventTime!.seconds) * 1000 + Math.floor((e.eventTime!.nanos ?? 0) / 1e6);
-  const timer = events.filter((e) => e.timerStartedEventAttributes).at(-1)!;
-  const timeout = timer.timerStartedEventAttributes!.startToFireTimeout!;
-  const firesAt = at(timer) + Number(timeout.seconds) * 1000 + Math.floor((timeout.nanos ?? 0) / 1e6);
-  expect(Math.abs(firesAt - Date.parse(purgeAt))).toBeLessThan(1000);
   expect((await db('entities').where({ id: session.entityId }).first()).personal_data).toMatchObject({ lastName: 'Curie' });
 }, 300_000);
