@@ -31,6 +31,7 @@ import { createSessionAt, sessionDeps } from '../test/support/sessions';
 import { addOperator, call, newOrganization, TEST_AUDIT_KEY } from '../test/support/system';
 import { freePort, procStats, startNode, waitFor, type NodeProcess, type ProcStats } from './lib/processes';
 import { flag, numberList, percentiles, perSecond, pool, ratio } from './lib/stats';
+import { markdown } from './lib/report';
 
 const argv = process.argv.slice(2);
 const SIZES = numberList(argv, 'sizes', [200]);
@@ -333,7 +334,8 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.dirname(path.resolve(OUT)), { recursive: true });
   fs.writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  say(`written to ${OUT}`);
+  process.stderr.write(`\n${markdown(result)}\n\n`);
+  say(`written to ${OUT} (tables again: npx tsx bench/lib/report.ts ${OUT})`);
 }
 
 async function noLossCounts(db: Db, organizationId: string, receiver: WebhookReceiver, expected: { openSessions: number; journeys: number }) {
