@@ -5,7 +5,8 @@
 //   npm run bench -- --sizes 1000 --cpu-prof bench-results/prof     # with V8 CPU profiles
 //
 // Flags: --sizes, --concurrency (lists), --journeys N (per run, default the size), --ledger-appends N (0 = skip), --ledger-concurrency,
-// --rearm N (retention re-arm on N open sessions, 0 = skip), --cpu-prof DIR, --out FILE.
+// --rearm-open false (skip the re-arm of all open sessions), --rearm N (also on N back-dated
+// sessions of another organization), --cpu-prof DIR, --out FILE.
 //
 // The run starts its own Temporal dev server and PostgreSQL database (test/support/globalSetup),
 // then the product's worker, the product's API and a bare worker as separate node processes;
@@ -40,7 +41,9 @@ const CONCURRENCY = numberList(argv, 'concurrency', [20]);
 const JOURNEYS = flag(argv, 'journeys') === undefined ? undefined : numberList(argv, 'journeys', [])[0];
 const LEDGER_APPENDS = numberList(argv, 'ledger-appends', [5000])[0];
 const LEDGER_CONCURRENCY = numberList(argv, 'ledger-concurrency', [20])[0];
-const REARM = numberList(argv, 'rearm', [SIZES[0]])[0];
+const REARM = numberList(argv, 'rearm', [0])[0];
+/** Shorten the retention of every session the runs left open, against a signal to every bare one. */
+const REARM_OPEN = flag(argv, 'rearm-open') !== 'false';
 const CPU_PROF = flag(argv, 'cpu-prof');
 const OUT = flag(argv, 'out') ?? path.join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 const LOG_DIR = path.resolve('bench-results', 'logs');
@@ -184,6 +187,7 @@ async function main(): Promise<void> {
     if (settings.status !== 200) throw new Error(`PATCH /v1/settings answered ${settings.status}`);
 
     const runs = [];
+    const bareOpen: string[] = []; // arrival keys of the bare workflows left waiting on their timer
     let openProductSessions = 0;
     let productJourneys = 0;
     for (const size of SIZES) {
@@ -199,6 +203,7 @@ async function main(): Promise<void> {
             const t = performance.now();
             await client.workflow.start('bareJourney', { taskQueue: BARE_QUEUE, workflowId: `bare-open-${tag}-${i}`, args: [{ url: bareUrl, id: `open-${tag}-${i}` }] });
             startMs.push(performance.now() - t);
+            bareOpen.push(`open-${tag}-${i}`);
           }),
         );
 
@@ -309,6 +314,10 @@ async function main(): Promise<void> {
     if (LEDGER_APPENDS > 0) {
       say(`ledger: ${LEDGER_APPENDS} appends in one organization at ${LEDGER_CONCURRENCY}`);
       output.ledger = await ledgerAppendRate(db, LEDGER_APPENDS, LEDGER_CONCURRENCY);
+    }
+    if (REARM_OPEN) {
+      say(`retention re-arm of every open session (${openProductSessions + productJourneys}) against a signal to every open bare workflow (${bareOpen.length})`);
+      output.retentionRearmOfOpenSessions = await rearmOpenSessions(db, client, baseUrl, org, bareArrivals, bareOpen, CONCURRENCY[0]);
     }
     if (REARM > 0) {
       say(`retention re-arm on ${REARM} open sessions, against bare signal → activity`);
@@ -428,6 +437,52 @@ async function ledgerAppendRate(db: Db, count: number, concurrency: number) {
   const [{ n }] = await db('audit_events').where({ organization_id: org.organizationId, action: 'bench.append' }).count('* as n');
   const verified = await verifyLedger(db, TEST_AUDIT_KEY, org.organizationId);
   return { appends: count, concurrency, appendsPerSecond: perSecond(count, ms), latencyMs: percentiles(latency), present: Number(n), chainValid: verified.valid };
+}
+
+/**
+ * Shortens the bench organization's retention to 1 minute: every session the runs left open
+ * that is older than that is overdue at once. Time until all of those are purged, against the
+ * time for one signal to each open bare workflow to reach its activity's POST.
+ */
+async function rearmOpenSessions(db: Db, client: Client, baseUrl: string, org: { organizationId: string; adminToken: string }, bareArrivals: Arrivals, bareOpen: string[], concurrency: number) {
+  const patchedAt = new Date();
+  const overdue = () => db('sessions').where({ organization_id: org.organizationId }).where('created_at', '<', new Date(patchedAt.getTime() - MIN_MS));
+  const [{ n: overdueCount }] = await overdue().clone().count('* as n');
+  const started = performance.now();
+  const res = await call(baseUrl, 'PATCH', '/v1/settings', { token: org.adminToken, body: { dataRetention: '1m' } });
+  if (res.status !== 200) throw new Error(`PATCH dataRetention answered ${res.status}: ${JSON.stringify(res.body)}`);
+  const patchMs = performance.now() - started;
+  let firstPurgeMs: number | null = null;
+  await waitFor('every overdue session purged', async () => {
+    const [{ n }] = await overdue().clone().whereNot({ status: 'purged' }).count('* as n');
+    if (firstPurgeMs === null && Number(n) < Number(overdueCount)) firstPurgeMs = performance.now() - started;
+    return Number(n) === 0;
+  }, undefined, 3_600_000);
+  const allPurgedMs = performance.now() - started;
+  const [{ n: purgeEvents }] = await db('audit_events').where({ organization_id: org.organizationId, action: 'session.purge' }).count('* as n');
+  const ledger = await verifyLedger(db, TEST_AUDIT_KEY, org.organizationId);
+
+  const bareStarted = performance.now();
+  await pool(bareOpen.length, concurrency, async (i) => {
+    await client.workflow.getHandle(`bare-${bareOpen[i]}`).signal('go');
+  });
+  await Promise.all(bareOpen.map((key) => bareArrivals.wait(key)));
+  const bareMs = performance.now() - bareStarted;
+  const purgesPerSecond = perSecond(Number(overdueCount), allPurgedMs);
+  const bareSignalToActivityPerSecond = perSecond(bareOpen.length, bareMs);
+  return {
+    overdueSessions: Number(overdueCount),
+    patchMs: Math.round(patchMs),
+    firstPurgeSeconds: firstPurgeMs === null ? null : +((firstPurgeMs as number) / 1000).toFixed(1),
+    allPurgedSeconds: +(allPurgedMs / 1000).toFixed(1),
+    purgesPerSecond,
+    bareWorkflowsSignalled: bareOpen.length,
+    bareSignalToActivitySeconds: +(bareMs / 1000).toFixed(1),
+    bareSignalToActivityPerSecond,
+    productOverBare: ratio(purgesPerSecond, bareSignalToActivityPerSecond),
+    purgeEvents: Number(purgeEvents),
+    chainValid: ledger.valid,
+  };
 }
 
 /**
