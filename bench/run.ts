@@ -132,6 +132,23 @@ function selfStats(): ProcStats {
   return { rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), cpuSeconds: (u.user + u.system) / 1e6 };
 }
 
+/** The result so far, rewritten after every phase: a run cut short still leaves its figures. */
+function writeResult(output: Record<string, unknown>, cpuProfDir: string | undefined, complete: boolean) {
+  const result = {
+    benchmark: 'npm run bench',
+    date: new Date().toISOString(),
+    command: `npm run bench -- ${argv.join(' ')}`.trim(),
+    complete,
+    machine: machine(),
+    ...output,
+    cpuProfiles: cpuProfDir ?? null,
+    note: 'Temporal dev server (in memory), PostgreSQL, API, worker, bare worker and this load generator share one host; compare the ratios, not the absolute figures',
+  };
+  fs.mkdirSync(path.dirname(path.resolve(OUT)), { recursive: true });
+  fs.writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
+  return result;
+}
+
 async function main(): Promise<void> {
   say('starting a Temporal dev server and a fresh database…');
   await globalSetup();
@@ -168,6 +185,18 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection, namespace: 'default' });
   const output: Record<string, unknown> = {};
+  // Ctrl-C / SIGTERM: stop the children and the dev server, drop the database, keep the figures.
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) return;
+    stopping = true;
+    say('interrupted: stopping the processes; figures so far are in the output file');
+    void Promise.all(Object.values(procs).map((p) => p.stop()))
+      .then(() => stopTestInfrastructure())
+      .finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const hasPoller = (taskQueue: string) => async () => {
       const d = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, taskQueueType: 1 });
@@ -297,6 +326,8 @@ async function main(): Promise<void> {
           openProductSessionsAfter: openProductSessions + productJourneys,
         };
         runs.push(run);
+        output.runs = runs;
+        writeResult(output, cpuProfDir, false);
         say(`${size}@${concurrency}: product ${productJourneysPerSecond}/s vs bare ${bareJourneysPerSecond}/s (x${run.throughput.journeysProductOverBare}); creates ${productCreatesPerSecond}/s vs starts ${bareStartsPerSecond}/s (x${run.throughput.createsProductOverBareStarts})`);
       }
     }
@@ -311,9 +342,11 @@ async function main(): Promise<void> {
     };
 
     output.postgresTables = await tableScans(db);
+    writeResult(output, cpuProfDir, false);
     if (LEDGER_APPENDS > 0) {
       say(`ledger: ${LEDGER_APPENDS} appends in one organization at ${LEDGER_CONCURRENCY}`);
       output.ledger = await ledgerAppendRate(db, LEDGER_APPENDS, LEDGER_CONCURRENCY);
+      writeResult(output, cpuProfDir, false);
     }
     if (REARM_OPEN) {
       say(`retention re-arm of every open session (${openProductSessions + productJourneys}) against a signal to every open bare workflow (${bareOpen.length})`);
@@ -331,17 +364,7 @@ async function main(): Promise<void> {
     await receiver.stop();
     await stopTestInfrastructure();
   }
-  const result = {
-    benchmark: 'npm run bench',
-    date: new Date().toISOString(),
-    command: `npm run bench -- ${argv.join(' ')}`.trim(),
-    machine: machine(),
-    ...output,
-    cpuProfiles: cpuProfDir ?? null,
-    note: 'Temporal dev server (in memory), PostgreSQL, API, worker, bare worker and this load generator share one host; compare the ratios, not the absolute figures',
-  };
-  fs.mkdirSync(path.dirname(path.resolve(OUT)), { recursive: true });
-  fs.writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
+  const result = writeResult(output, cpuProfDir, true);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   process.stderr.write(`\n${markdown(result)}\n\n`);
   say(`written to ${OUT} (tables again: npx tsx bench/lib/report.ts ${OUT})`);
