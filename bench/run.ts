@@ -97,7 +97,10 @@ interface Processes {
 }
 
 /** CPU seconds each process spent during `phase` and the RSS after it (peak during it). */
-async function measured<T>(procs: Processes, phase: () => Promise<T>) {
+let phaseLog: Record<string, unknown>[] = [];
+let onPhaseDone: () => void = () => undefined;
+
+async function measured<T>(procs: Processes, phase: () => Promise<T>, label = '') {
   const temporalPid = testRunState().temporal?.pid;
   const before = { api: procStats(procs.api.child.pid), worker: procStats(procs.worker.child.pid), bare: procStats(procs.bare.child.pid), temporal: procStats(temporalPid), loadgen: selfStats() };
   for (const p of Object.values(procs)) p.sampler.read(); // reset peaks
@@ -124,6 +127,8 @@ async function measured<T>(procs: Processes, phase: () => Promise<T>) {
       loadGenerator: after.loadgen.rssMb,
     },
   };
+  phaseLog.push({ phase: label, seconds: +(ms / 1000).toFixed(1), processes });
+  onPhaseDone();
   return { value, ms, processes };
 }
 
@@ -171,6 +176,10 @@ async function main(): Promise<void> {
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
     DATA_RETENTION_MIN: '1m',
     LOG_LEVEL: 'warn',
+    // One load generator on one IP is not an abuser: the API's rate limits would measure themselves.
+    RATE_LIMIT_IP: 'off',
+    RATE_LIMIT_UNAUTHENTICATED: 'off',
+    RATE_LIMIT_PRINCIPAL: 'off',
     PORT: String(apiPort),
     PUBLIC_BASE_URL: baseUrl,
   };
@@ -215,6 +224,13 @@ async function main(): Promise<void> {
     });
     if (settings.status !== 200) throw new Error(`PATCH /v1/settings answered ${settings.status}`);
 
+    // First, while the machine is otherwise idle for this run: it needs no open sessions.
+    if (LEDGER_APPENDS > 0) {
+      say(`ledger: ${LEDGER_APPENDS} appends in one organization at ${LEDGER_CONCURRENCY}`);
+      output.ledger = await ledgerAppendRate(db, LEDGER_APPENDS, LEDGER_CONCURRENCY);
+      writeResult(output, cpuProfDir, false);
+    }
+
     const runs = [];
     const bareOpen: string[] = []; // arrival keys of the bare workflows left waiting on their timer
     let openProductSessions = 0;
@@ -222,6 +238,12 @@ async function main(): Promise<void> {
     for (const size of SIZES) {
       for (const concurrency of CONCURRENCY) {
         const tag = `${size}x${concurrency}-${randomUUID().slice(0, 8)}`;
+        phaseLog = [];
+        // A run cut short keeps the phases it finished (throughput = count / seconds).
+        onPhaseDone = () => {
+          output.runInProgress = { sessions: size, concurrency, phases: phaseLog };
+          writeResult(output, cpuProfDir, false);
+        };
         const journeys = Math.min(JOURNEYS ?? size, size);
         const bareUrl = `${receiver.url}/bare`;
 
@@ -234,6 +256,7 @@ async function main(): Promise<void> {
             startMs.push(performance.now() - t);
             bareOpen.push(`open-${tag}-${i}`);
           }),
+          'bare starts',
         );
 
         say(`${size} sessions at ${concurrency}: bare journeys`);
@@ -247,6 +270,7 @@ async function main(): Promise<void> {
             await bareArrivals.wait(id);
             bareJourneyMs.push(performance.now() - t);
           }),
+          'bare journeys',
         );
 
         say(`${size} sessions at ${concurrency}: product creates`);
@@ -258,6 +282,7 @@ async function main(): Promise<void> {
             if (res.status !== 201) throw new Error(`POST /v1/sessions answered ${res.status}: ${JSON.stringify(res.body)}`);
             createOnlyMs.push(performance.now() - t);
           }),
+          'product creates',
         );
         openProductSessions += size;
 
@@ -296,6 +321,7 @@ async function main(): Promise<void> {
             steps.decisionToWebhook.push(decision.at - (performance.timeOrigin + t));
             steps.journey.push(performance.now() - t0);
           }),
+          'product journeys',
         );
         productJourneys += journeys;
 
@@ -327,6 +353,7 @@ async function main(): Promise<void> {
         };
         runs.push(run);
         output.runs = runs;
+        delete output.runInProgress;
         writeResult(output, cpuProfDir, false);
         say(`${size}@${concurrency}: product ${productJourneysPerSecond}/s vs bare ${bareJourneysPerSecond}/s (x${run.throughput.journeysProductOverBare}); creates ${productCreatesPerSecond}/s vs starts ${bareStartsPerSecond}/s (x${run.throughput.createsProductOverBareStarts})`);
       }
@@ -343,11 +370,6 @@ async function main(): Promise<void> {
 
     output.postgresTables = await tableScans(db);
     writeResult(output, cpuProfDir, false);
-    if (LEDGER_APPENDS > 0) {
-      say(`ledger: ${LEDGER_APPENDS} appends in one organization at ${LEDGER_CONCURRENCY}`);
-      output.ledger = await ledgerAppendRate(db, LEDGER_APPENDS, LEDGER_CONCURRENCY);
-      writeResult(output, cpuProfDir, false);
-    }
     if (REARM_OPEN) {
       say(`retention re-arm of every open session (${openProductSessions + productJourneys}) against a signal to every open bare workflow (${bareOpen.length})`);
       output.retentionRearmOfOpenSessions = await rearmOpenSessions(db, client, baseUrl, org, bareArrivals, bareOpen, CONCURRENCY[0]);
