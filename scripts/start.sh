@@ -42,6 +42,17 @@ if [ -z "${AUDIT_HMAC_KEY:-}" ]; then
   export AUDIT_HMAC_KEY
 fi
 
+if [ -z "${PAYLOAD_MASTER_KEY:-}" ]; then
+  # Wraps the data keys that encrypt Temporal payloads: losing it makes every history unreadable.
+  keyfile=.data/payload-master.key
+  if [ ! -s "$keyfile" ]; then
+    (umask 077 && node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))' > "$keyfile")
+    say "generated a local payload master key in $keyfile"
+  fi
+  PAYLOAD_MASTER_KEY="$(cat "$keyfile")"
+  export PAYLOAD_MASTER_KEY
+fi
+
 # --- helpers ------------------------------------------------------------------------
 tcp_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2> /dev/null; }
 is_local() { case "$1" in 127.0.0.1 | localhost | ::1 | '[::1]') return 0 ;; *) return 1 ;; esac; }

@@ -24,6 +24,18 @@ export const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   PUBLIC_BASE_URL: z.string().url().optional(),
   AUDIT_HMAC_KEY: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)'),
+  /** Wraps the payload codec's data keys (docs/security.md). Rotation: the old one moves to _PREVIOUS. */
+  PAYLOAD_MASTER_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hexadecimal characters (openssl rand -hex 32)'),
+  PAYLOAD_MASTER_KEY_PREVIOUS: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}(,[0-9a-fA-F]{64})*$/, 'must be comma-separated keys of 64 hexadecimal characters')
+    .transform((v) => v.split(','))
+    .optional(),
+  /** Origins of the Temporal Web UIs allowed to call the codec server (comma-separated). */
+  CODEC_CORS_ORIGINS: z
+    .string()
+    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+    .default(['http://127.0.0.1:8233', 'http://localhost:8233']),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool.default(false),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60000).default(15000),
   /** Backoff between attempts; SPEC §5's schedule, about three days in all. */

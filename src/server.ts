@@ -5,12 +5,14 @@ import { loadConfigOrExit } from './config';
 import { createDb } from './db/knex';
 import { log } from './log';
 import { createTemporalClient } from './temporal/client';
+import { DataKeyStore, MasterKeys } from './payloads/keyStore';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
-  const temporal = await createTemporalClient(config);
-  const app = createApp({ config, db, temporal });
+  const keys = new DataKeyStore(db, MasterKeys.fromConfig(config));
+  const temporal = await createTemporalClient(config, keys);
+  const app = createApp({ config, db, temporal, keys });
   // HOST is loopback whenever WEBHOOK_ALLOW_PRIVATE_NETWORKS is on (src/config.ts).
   const server: Server = app.listen(config.PORT, config.HOST, () => {
     log.info('api listening', { host: config.HOST, port: config.PORT, publicBaseUrl: config.PUBLIC_BASE_URL });

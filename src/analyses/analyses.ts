@@ -1,7 +1,9 @@
+import { correlationIdHash } from '../domain/correlationIdHash';
 import { randomUUID } from 'node:crypto';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { createRetentionActivities } from '../../activities/retention';
 import { log } from '../log';
+import { page } from '../api/pagination';
 import { problems } from '../api/problem';
 import type { CreateStandaloneAnalysisBody } from '../api/schemas';
 import { appendAuditEvent, type AuditActor, type AuditContext } from '../audit/ledger';
@@ -39,6 +41,20 @@ async function findAnalysis(db: Db, organizationId: string, analysisId: string):
 
 export async function getAnalysisView(db: Db, organizationId: string, analysisId: string) {
   return analysisView(await findAnalysis(db, organizationId, analysisId));
+}
+
+/** Newest first, e.g. the review queue (`status: verify`); keyset-paginated like every list. */
+export async function listAnalyses(
+  db: Db,
+  organizationId: string,
+  q: { limit: number; cursor?: string; status?: string; sessionId?: string; correlationId?: string },
+) {
+  const query = db<AnalysisRow>('analyses').where({ organization_id: organizationId });
+  if (q.status) query.andWhere({ status: q.status });
+  if (q.sessionId) query.andWhere({ session_id: q.sessionId });
+  if (q.correlationId) query.andWhere({ correlation_id: q.correlationId });
+  const { rows, nextCursor } = await page<AnalysisRow>(query, { limit: q.limit, cursor: q.cursor, table: 'analyses' });
+  return { data: rows.map(analysisView), nextCursor };
 }
 
 /**
@@ -109,7 +125,7 @@ export async function createStandaloneAnalysis(
   });
 
   try {
-    await startAnalysisWorkflow(deps.temporal, deps.taskQueue, start);
+    await startAnalysisWorkflow(deps.temporal, deps.taskQueue, start, deps.auditKey);
   } catch (err) {
     if (options.checkpoint) {
       throw problems.unavailable(
@@ -136,7 +152,7 @@ export async function resumeAnalysisCreation(deps: AnalysisDeps, organizationId:
   const row = await deps.db('analyses').where({ id: response.id, organization_id: organizationId }).first();
   if (!row) throw problems.conflict('the request with this Idempotency-Key did not create an analysis');
   if (row.workflow_pending && row.status !== 'purged') {
-    await startAnalysisWorkflow(deps.temporal, deps.taskQueue, await analysisStartFromRow(deps.db, row)).catch(() => {
+    await startAnalysisWorkflow(deps.temporal, deps.taskQueue, await analysisStartFromRow(deps.db, row), deps.auditKey).catch(() => {
       throw problems.unavailable('Temporal is unreachable: the analysis is recorded but not started; retry with the same Idempotency-Key');
     });
     await markAnalysisStarted(deps.db, row.id);
@@ -162,7 +178,13 @@ export async function analysisStartFromRow(
 }
 
 /** Starts `analysis-<id>` idempotently by id (see startSessionWorkflow). */
-export async function startAnalysisWorkflow(temporal: Client, taskQueue: string, start: AnalysisWorkflowStart): Promise<void> {
+export async function startAnalysisWorkflow(
+  temporal: Client,
+  taskQueue: string,
+  start: AnalysisWorkflowStart,
+  /** Keys the CorrelationId search attribute's hash (src/domain/correlationIdHash.ts). */
+  auditKey: string,
+): Promise<void> {
   const { correlationId, ...input } = start;
   const purgeAt = input.dataRetention ? new Date(Date.parse(input.createdAt) + durationToMs(input.dataRetention)) : null;
   await temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () =>
@@ -175,7 +197,7 @@ export async function startAnalysisWorkflow(temporal: Client, taskQueue: string,
       typedSearchAttributes: [
         { key: OrganizationId, value: input.organizationId },
         ...(purgeAt ? [{ key: PurgeAt, value: purgeAt }] : []),
-        ...(correlationId ? [{ key: CorrelationId, value: correlationId }] : []),
+        ...(correlationId ? [{ key: CorrelationId, value: correlationIdHash(auditKey, input.organizationId, correlationId) }] : []),
       ],
       staticSummary: `Standalone analysis ${input.analysisId}`,
     }),

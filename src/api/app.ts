@@ -3,6 +3,7 @@ import express, { type ErrorRequestHandler, type Express, type Router } from 'ex
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
+import type { DataKeyStore } from '../payloads/keyStore';
 import { log } from '../log';
 import type { AnalysisDeps } from '../analyses/analyses';
 import type { SessionDeps } from '../sessions/sessions';
@@ -15,6 +16,8 @@ import { documentRoutes } from './routes/documents';
 import { healthRoutes, metricsRouter } from './routes/health';
 import { journeyRoutes } from './routes/journey';
 import { operatorRoutes } from './routes/operators';
+import { meRoutes } from './routes/me';
+import { pageRoutes } from './routes/pages';
 import { sessionRoutes } from './routes/sessions';
 import { settingsRoutes } from './routes/settings';
 import { webhookRoutes } from './routes/webhooks';
@@ -23,13 +26,14 @@ export interface AppDeps {
   config: Config;
   db: Db;
   temporal: Client;
+  keys: DataKeyStore;
   sessions: SessionDeps;
   analyses: AnalysisDeps;
 }
 
 const DEFAULT_BODY_LIMIT = '100kb';
 
-export function createApp(input: { config: Config; db: Db; temporal: Client }): Express {
+export function createApp(input: { config: Config; db: Db; temporal: Client; keys: DataKeyStore }): Express {
   const deps: AppDeps = {
     ...input,
     sessions: {
@@ -83,6 +87,7 @@ export function createApp(input: { config: Config; db: Db; temporal: Client }): 
 
   const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps), analysisRoutes(deps), webhookRoutes(deps)];
   routers.push(operatorRoutes(deps), auditEventRoutes(deps), documentRoutes(deps));
+  routers.push(meRoutes(deps), pageRoutes(deps)); // /openapi.json, /docs/api, the back office at /
   for (const router of routers) app.use(router);
 
   // A known path with another method is 405 (with Allow), anything else 404.

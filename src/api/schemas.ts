@@ -5,8 +5,11 @@ import { checkWebhookUrlSyntax } from '../domain/urlSafety';
 // Request schemas: the route parses with these, types come from them (z.infer).
 // `.strict()` everywhere: an unknown field is a client bug worth a 400, not silence.
 
+/** How a duration looks, for the OpenAPI document (the bounds are checked by the transform). */
+const durationSyntax = { pattern: '^(?:\\d+d)?(?:\\d+h)?(?:\\d+m)?$', minLength: 1, examples: ['1d', '12h', '1d12h30m'] };
+
 export const durationField = (bounds: { min: string; max: string }) =>
-  z.string().transform((value, ctx) => {
+  z.string().meta({ ...durationSyntax, description: `days, hours and minutes, ${bounds.min} to ${bounds.max}` }).transform((value, ctx) => {
     const checked = checkDurationBounds(value, bounds);
     if (!checked.ok) {
       ctx.addIssue({ code: 'custom', message: checked.message });
@@ -15,7 +18,7 @@ export const durationField = (bounds: { min: string; max: string }) =>
     return checked.canonical;
   });
 
-export const webhookUrlField = z.string().superRefine((value, ctx) => {
+export const webhookUrlField = z.string().meta({ format: 'uri', maxLength: 2048, description: 'an absolute http(s) URL of a public destination' }).superRefine((value, ctx) => {
   const checked = checkWebhookUrlSyntax(value);
   if (!checked.ok) ctx.addIssue({ code: 'custom', message: checked.message });
 });
@@ -125,5 +128,13 @@ export const decisionSchema = z
   .object({
     newStatus: z.enum(['user_approved', 'user_rejected']),
     comment: z.string().trim().min(1).max(5000).optional(),
+  })
+  .strict();
+
+export const listAnalysesQuery = paginationQuery
+  .extend({
+    status: z.enum(['ai_approved', 'ai_rejected', 'verify', 'user_approved', 'user_rejected', 'purged']).optional(),
+    sessionId: z.uuid({ message: 'must be a UUID' }).optional(),
+    correlationId: z.string().max(200).optional(),
   })
   .strict();

@@ -8,10 +8,13 @@ import { Config, parseConfig } from '../../src/config';
 import { createDb, Db } from '../../src/db/knex';
 import { createOrganization } from '../../src/orgs/organizations';
 import { createWorker } from '../../src/temporal/worker';
+import { dataConverter } from '../../src/payloads/dataConverter';
+import { DataKeyStore, MasterKeys } from '../../src/payloads/keyStore';
 import type { Activities } from '../../activities';
 import { hashToken, newToken } from '../../src/orgs/credentials';
 import { registerSearchAttributes } from '../../src/temporal/registerSearchAttributes';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { assertMatchesDocument } from './openapiCheck';
 
 // The whole system in the test process, against the real Temporal dev server and the real
 // PostgreSQL started by globalSetup: API on an ephemeral port, a worker on a task queue of
@@ -19,6 +22,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 export interface TestSystem {
   config: Config;
   db: Db;
+  keys: DataKeyStore;
   client: Client;
   baseUrl: string;
   worker: Worker;
@@ -29,6 +33,8 @@ export interface TestSystem {
 
 export const TEST_AUDIT_KEY = 'test-audit-key-0123456789abcdef0123456789abcdef';
 export const TEST_METRICS_TOKEN = 'test-metrics-token-0123456789';
+/** Also set in the environment by setupEnv.ts, for the CLI tools tests run. */
+export const TEST_PAYLOAD_MASTER_KEY = '0f4dccedd533f9bc635bc553d7c7a7894dcdcfec8e034327ba4c99882bf29d3b';
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return parseConfig({
@@ -37,6 +43,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     TEMPORAL_NAMESPACE: 'default',
     TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`,
     AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+    PAYLOAD_MASTER_KEY: TEST_PAYLOAD_MASTER_KEY,
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
     WEBHOOK_RETRY_DELAYS_SECONDS: '1,1,1',
     LOG_LEVEL: 'silent',
@@ -70,9 +77,10 @@ export async function startSystem(
   const config0 = testConfig(overrides);
   const db = createDb(config0.DATABASE_URL);
   const connection = await Connection.connect({ address: config0.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: config0.TEMPORAL_NAMESPACE });
+  const keys = new DataKeyStore(db, MasterKeys.fromConfig(config0));
+  const client = new Client({ connection, namespace: config0.TEMPORAL_NAMESPACE, dataConverter: dataConverter(keys) });
   const nativeConnection = await NativeConnection.connect({ address: config0.TEMPORAL_ADDRESS });
-  let { worker } = await createWorker({ config: config0, db, connection: nativeConnection, client, wrapActivities: options.wrapActivities });
+  let { worker } = await createWorker({ config: config0, db, keys, connection: nativeConnection, client, wrapActivities: options.wrapActivities });
   let running = worker.run();
 
   // Listen first: links embed PUBLIC_BASE_URL, which needs the ephemeral port.
@@ -80,11 +88,12 @@ export async function startSystem(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = { ...config0, PUBLIC_BASE_URL: baseUrl };
-  server.on('request', createApp({ config, db, temporal: client }));
+  server.on('request', createApp({ config, db, temporal: client, keys }));
 
   return {
     config,
     db,
+    keys,
     client,
     baseUrl,
     get worker() {
@@ -92,7 +101,7 @@ export async function startSystem(
     },
     async restartWorker() {
       await running;
-      ({ worker } = await createWorker({ config: config0, db, connection: nativeConnection, client, wrapActivities: options.wrapActivities }));
+      ({ worker } = await createWorker({ config: config0, db, keys, connection: nativeConnection, client, wrapActivities: options.wrapActivities }));
       running = worker.run();
     },
     async stop() {
@@ -120,7 +129,7 @@ export async function call(
   baseUrl: string,
   method: string,
   path: string,
-  opts: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  opts: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string>; skipDocumentCheck?: boolean } = {},
 ): Promise<{ status: number; headers: Headers; body: any }> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
@@ -136,7 +145,10 @@ export async function call(
   } catch {
     // keep text
   }
-  return { status: res.status, headers: res.headers, body };
+  const answer = { status: res.status, headers: res.headers, body };
+  // Every response a test sees must be one the OpenAPI document allows.
+  if (!opts.skipDocumentCheck) assertMatchesDocument(method, path, answer);
+  return answer;
 }
 
 /** The time-skipping server starts without our custom search attributes: register them. */

@@ -109,6 +109,7 @@ describe('docker-compose.yml', () => {
     // The ledger key must come from the operator, never a default baked into the file.
     const rawEnv = services[name].environment as Env;
     expect(rawEnv.AUDIT_HMAC_KEY).toMatch(/^\$\{AUDIT_HMAC_KEY:\?/);
+    expect(rawEnv.PAYLOAD_MASTER_KEY).toMatch(/^\$\{PAYLOAD_MASTER_KEY:\?/);
   });
 
   it('publishes the API on the port it listens on', () => {

@@ -1,10 +1,10 @@
 import { Router } from 'express';
-import { createStandaloneAnalysis, decideAnalysis, getAnalysisView, resumeAnalysisCreation } from '../../analyses/analyses';
+import { createStandaloneAnalysis, decideAnalysis, getAnalysisView, listAnalyses, resumeAnalysisCreation } from '../../analyses/analyses';
 import type { AppDeps } from '../app';
 import { auditFrom } from '../auditContext';
 import { ANY_OPERATOR, principalOf, requireAuth } from '../auth';
 import { replyIdempotent, withIdempotency } from '../idempotency';
-import { createStandaloneAnalysisSchema, decisionSchema, idParam } from '../schemas';
+import { createStandaloneAnalysisSchema, decisionSchema, idParam, listAnalysesQuery } from '../schemas';
 import { parseOrThrow } from '../validate';
 
 export function analysisRoutes(deps: AppDeps): Router {
@@ -22,6 +22,11 @@ export function analysisRoutes(deps: AppDeps): Router {
       { resume: (saved) => resumeAnalysisCreation(deps.analyses, caller.organizationId, saved) },
     );
     replyIdempotent(res, result);
+  });
+
+  r.get('/v1/analyses', requireAuth(deps.db, { apiKey: true, roles: ANY_OPERATOR }), async (req, res) => {
+    const q = parseOrThrow(listAnalysesQuery, req.query, 'query');
+    res.json(await listAnalyses(deps.db, principalOf(res).organizationId, q));
   });
 
   r.get('/v1/analyses/:id', requireAuth(deps.db, { apiKey: true, roles: ANY_OPERATOR }), async (req, res) => {

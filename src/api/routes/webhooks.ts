@@ -13,7 +13,7 @@ import { rotateWebhookSecret } from '../../webhooks/secretRotation';
 
 // The webhook delivery log, redelivery, test sends and secret rotation (SPEC §4, §5).
 
-const listDeliveriesQuery = paginationQuery
+export const listDeliveriesQuery = paginationQuery
   .extend({
     event: z.enum(['session_end', 'decision', 'test']).optional(),
     status: z.enum(['pending', 'succeeded', 'failed', 'skipped']).optional(),
@@ -21,10 +21,10 @@ const listDeliveriesQuery = paginationQuery
   })
   .strict();
 
-const testWebhookBody = z.object({ endpoint: z.enum(['session_end', 'decision']) }).strict();
+export const testWebhookBody = z.object({ endpoint: z.enum(['session_end', 'decision']) }).strict();
 
 /** These POSTs take no fields; anything sent is a client mistake worth a 400. */
-const noBody = z.object({}).strict().optional();
+export const noBody = z.object({}).strict().optional();
 
 function operatorAction(req: Request, res: Response): OperatorAction {
   const { organizationId, actor, ...context } = auditFrom(req, res);
