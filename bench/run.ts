@@ -29,7 +29,9 @@ import { createDb, type Db } from '../src/db/knex';
 import globalSetup, { stopTestInfrastructure, testRunState } from '../test/support/globalSetup';
 import { WebhookReceiver, type ReceivedRequest } from '../test/support/receiver';
 import { createSessionAt, sessionDeps } from '../test/support/sessions';
-import { addOperator, call, newOrganization, TEST_AUDIT_KEY } from '../test/support/system';
+import { addOperator, call, newOrganization, TEST_AUDIT_KEY, TEST_PAYLOAD_MASTER_KEY } from '../test/support/system';
+import { dataConverter } from '../src/payloads/dataConverter';
+import { DataKeyStore, MasterKeys } from '../src/payloads/keyStore';
 import { freePort, procStats, startNode, waitFor, type NodeProcess, type ProcStats } from './lib/processes';
 import { flag, numberList, percentiles, perSecond, pool, ratio } from './lib/stats';
 import { markdown } from './lib/report';
@@ -173,6 +175,7 @@ async function main(): Promise<void> {
     TEMPORAL_TASK_QUEUE: PRODUCT_QUEUE,
     BARE_TASK_QUEUE: BARE_QUEUE,
     AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+    PAYLOAD_MASTER_KEY: TEST_PAYLOAD_MASTER_KEY,
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
     DATA_RETENTION_MIN: '1m',
     LOG_LEVEL: 'warn',
@@ -192,7 +195,10 @@ async function main(): Promise<void> {
   };
   const db = createDb(databaseUrl, { max: Math.max(LEDGER_CONCURRENCY, 10) + 2 });
   const connection = await Connection.connect({ address: temporalAddress });
+  // The product's payload codec (bare workflows pass through it unencrypted as well: their
+  // worker has no codec, so the bare side starts through a client without one).
   const client = new Client({ connection, namespace: 'default' });
+  const productClient = new Client({ connection, namespace: 'default', dataConverter: dataConverter(new DataKeyStore(db, MasterKeys.fromConfig({ PAYLOAD_MASTER_KEY: TEST_PAYLOAD_MASTER_KEY }))) });
   const output: Record<string, unknown> = {};
   // Ctrl-C / SIGTERM: stop the children and the dev server, drop the database, keep the figures.
   let stopping = false;
@@ -376,7 +382,7 @@ async function main(): Promise<void> {
     }
     if (REARM > 0) {
       say(`retention re-arm on ${REARM} open sessions, against bare signal → activity`);
-      output.retentionRearm = await retentionRearm(db, client, baseUrl, receiver.url, bareArrivals, REARM, CONCURRENCY[0]);
+      output.retentionRearm = await retentionRearm(db, client, productClient, baseUrl, receiver.url, bareArrivals, REARM, CONCURRENCY[0]);
     }
   } finally {
     say('stopping');
@@ -535,14 +541,14 @@ async function rearmOpenSessions(db: Db, client: Client, baseUrl: string, org: {
  * purged. The bare counterpart: N open bare workflows, one signal each, until every activity's
  * POST arrived.
  */
-async function retentionRearm(db: Db, client: Client, baseUrl: string, receiverUrl: string, bareArrivals: Arrivals, count: number, concurrency: number) {
+async function retentionRearm(db: Db, client: Client, productClient: Client, baseUrl: string, receiverUrl: string, bareArrivals: Arrivals, count: number, concurrency: number) {
   const org = await newOrganization(db, 'bench-rearm');
   const patch = async (dataRetention: string) => {
     const res = await call(baseUrl, 'PATCH', '/v1/settings', { token: org.adminToken, body: { dataRetention } });
     if (res.status !== 200) throw new Error(`PATCH dataRetention answered ${res.status}: ${JSON.stringify(res.body)}`);
   };
   await patch('1d');
-  const deps = sessionDeps(db, client, PRODUCT_QUEUE, baseUrl);
+  const deps = sessionDeps(db, productClient, PRODUCT_QUEUE, baseUrl);
   const tenMinutesAgo = new Date(Date.now() - 10 * MIN_MS);
   await pool(count, concurrency, () => createSessionAt(deps, org.organizationId, {}, tenMinutesAgo));
   const purged = async () => Number((await db('sessions').where({ organization_id: org.organizationId, status: 'purged' }).count('* as n'))[0].n);
