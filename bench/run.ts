@@ -82,6 +82,20 @@ class Arrivals {
   }
 }
 
+/** 503s answered to the load generator (retried, as a customer would, with the same Idempotency-Key). */
+const unavailable = { retried: 0 };
+
+/** `call`, retrying a 503 after its Retry-After (at most 1 s) up to 20 times. */
+async function callAsCustomer(baseUrl: string, method: string, path: string, opts: Parameters<typeof call>[3] = {}) {
+  for (let attempt = 1; ; attempt++) {
+    const res = await call(baseUrl, method, path, opts);
+    if (res.status !== 503 || attempt >= 20) return res;
+    unavailable.retried += 1;
+    const wait = Math.min(1, Number(res.headers.get('retry-after') ?? 1));
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+  }
+}
+
 function bodyField(field: string) {
   return (r: ReceivedRequest): string | null => {
     try {
@@ -129,9 +143,11 @@ async function measured<T>(procs: Processes, phase: () => Promise<T>, label = ''
       loadGenerator: after.loadgen.rssMb,
     },
   };
-  phaseLog.push({ phase: label, seconds: +(ms / 1000).toFixed(1), processes });
+  const retried503 = unavailable.retried;
+  unavailable.retried = 0;
+  phaseLog.push({ phase: label, seconds: +(ms / 1000).toFixed(1), retried503, processes });
   onPhaseDone();
-  return { value, ms, processes };
+  return { value, ms, processes: { ...processes, retried503 } };
 }
 
 function selfStats(): ProcStats {
@@ -284,7 +300,7 @@ async function main(): Promise<void> {
         const productCreates = await measured(procs, () =>
           pool(size, concurrency, async (i) => {
             const t = performance.now();
-            const res = await call(baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: { correlationId: `open-${tag}-${i}` } });
+            const res = await callAsCustomer(baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: { correlationId: `open-${tag}-${i}` }, headers: { 'idempotency-key': `open-${tag}-${i}` } });
             if (res.status !== 201) throw new Error(`POST /v1/sessions answered ${res.status}: ${JSON.stringify(res.body)}`);
             createOnlyMs.push(performance.now() - t);
           }),
@@ -303,24 +319,24 @@ async function main(): Promise<void> {
               into.push(now - t);
               t = now;
             };
-            const created = await call(baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: { correlationId: `journey-${tag}-${i}` } });
+            const created = await callAsCustomer(baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: { correlationId: `journey-${tag}-${i}` }, headers: { 'idempotency-key': `journey-${tag}-${i}` } });
             if (created.status !== 201) throw new Error(`POST /v1/sessions answered ${created.status}: ${JSON.stringify(created.body)}`);
             lap(steps.create);
             const sessionId = created.body.id as string;
             const link = new URL(created.body.link.url as string).pathname;
-            const opened = await call(baseUrl, 'GET', link);
+            const opened = await callAsCustomer(baseUrl, 'GET', link);
             if (opened.status !== 200) throw new Error(`GET ${link} answered ${opened.status}`);
             lap(steps.openLink);
-            const analysis = await call(baseUrl, 'POST', `/v1/sessions/${sessionId}/analyses`, { token: org.apiKey, body: { kind: 'id', status: 'ai_approved' } });
+            const analysis = await callAsCustomer(baseUrl, 'POST', `/v1/sessions/${sessionId}/analyses`, { token: org.apiKey, body: { kind: 'id', status: 'ai_approved' } });
             if (analysis.status !== 201) throw new Error(`POST analyses answered ${analysis.status}: ${JSON.stringify(analysis.body)}`);
             lap(steps.analysis);
-            const completed = await call(baseUrl, 'POST', `${link}/complete`);
+            const completed = await callAsCustomer(baseUrl, 'POST', `${link}/complete`);
             if (completed.status !== 202) throw new Error(`complete answered ${completed.status}: ${JSON.stringify(completed.body)}`);
             lap(steps.complete);
             const sessionEnd = await sessionEnds.wait(sessionId);
             steps.completionToWebhook.push(sessionEnd.at - (performance.timeOrigin + t));
             t = performance.now();
-            const decided = await call(baseUrl, 'POST', `/v1/analyses/${analysis.body.id}/decision`, { token: analyst.token, body: { newStatus: 'user_rejected' } });
+            const decided = await callAsCustomer(baseUrl, 'POST', `/v1/analyses/${analysis.body.id}/decision`, { token: analyst.token, body: { newStatus: 'user_rejected' } });
             if (decided.status !== 200) throw new Error(`decision answered ${decided.status}: ${JSON.stringify(decided.body)}`);
             lap(steps.decision);
             const decision = await decisions.wait(analysis.body.id as string);
