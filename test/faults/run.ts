@@ -70,7 +70,10 @@ const PRODUCT_ENV: Record<string, string> = {
 };
 
 async function main(): Promise<number> {
-  const scenarios: Scenario[] = [workerKill(Number(args.journeys)), temporalOutage, receiverOutage, postgresOutage, badMessages];
+  // bad-messages first: its terminated sessions wait for their retention and the reconciler,
+  // which then pass while the other scenarios run; the shortest scenario last, so the final
+  // wait for the last sessions' retention is short.
+  const scenarios: Scenario[] = [badMessages, workerKill(Number(args.journeys)), temporalOutage, receiverOutage, postgresOutage];
   const only = args.only ? new Set(args.only.split(',')) : null;
   const selected = scenarios.filter((s) => !only || only.has(s.name));
   if (selected.length === 0) throw new Error(`--only matches no scenario (${scenarios.map((s) => s.name).join(', ')})`);
