@@ -28,7 +28,7 @@ import { createDb, type Db } from '../src/db/knex';
 import globalSetup, { stopTestInfrastructure, testRunState } from '../test/support/globalSetup';
 import { WebhookReceiver, type ReceivedRequest } from '../test/support/receiver';
 import { createSessionAt, sessionDeps } from '../test/support/sessions';
-import { addOperator, call, newOrganization, TEST_AUDIT_KEY } from '../test/support/system';
+import { addOperator, call, newOrganization, TEST_AUDIT_KEY, TEST_PAYLOAD_MASTER_KEY } from '../test/support/system';
 import { freePort, procStats, startNode, waitFor, type NodeProcess, type ProcStats } from './lib/processes';
 import { flag, numberList, percentiles, perSecond, pool, ratio } from './lib/stats';
 
@@ -147,6 +147,7 @@ async function main(): Promise<void> {
     TEMPORAL_TASK_QUEUE: PRODUCT_QUEUE,
     BARE_TASK_QUEUE: BARE_QUEUE,
     AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+    PAYLOAD_MASTER_KEY: TEST_PAYLOAD_MASTER_KEY,
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
     DATA_RETENTION_MIN: '1m',
     LOG_LEVEL: 'warn',
