@@ -10,7 +10,7 @@ import { appendAuditEvent, type AuditActor, type AuditContext } from '../audit/l
 import type { Db } from '../db/knex';
 import { durationToMs } from '../domain/duration';
 import { analysisView, type AnalysisRow, type CreationOptions } from '../sessions/sessions';
-import { WORKFLOW_START_DEADLINE_MS } from '../temporal/deadlines';
+import { startDeadline } from '../temporal/deadlines';
 import { settingsForCreation } from '../settings/settings';
 import { CorrelationId, OrganizationId, PurgeAt } from '../temporal/searchAttributes';
 import {
@@ -186,7 +186,7 @@ export async function startAnalysisWorkflow(
 ): Promise<void> {
   const { correlationId, ...input } = start;
   const purgeAt = input.dataRetention ? new Date(Date.parse(input.createdAt) + durationToMs(input.dataRetention)) : null;
-  await temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () =>
+  await temporal.withDeadline(startDeadline(temporal), () =>
     temporal.workflow.start('standaloneAnalysis', {
       workflowId: analysisWorkflowId(input.analysisId),
       taskQueue,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type ErrorRequestHandler, type Express, type Router } from 'express';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
+import { setStartDeadline } from '../temporal/deadlines';
 import type { Db } from '../db/knex';
 import type { DataKeyStore } from '../payloads/keyStore';
 import { log } from '../log';
@@ -50,6 +51,7 @@ export function createApp(input: { config: Config; db: Db; temporal: Client; key
       auditKey: input.config.AUDIT_HMAC_KEY,
     },
   };
+  setStartDeadline(input.temporal, input.config.TEMPORAL_START_DEADLINE_MS);
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');

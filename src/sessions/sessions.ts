@@ -10,7 +10,7 @@ import { CorrelationId, LinkExpiresAt, OrganizationId, PurgeAt, SessionStatus } 
 import type { SessionVerdict } from '../domain/verdict';
 import type { IdempotencyCheckpoint } from '../api/idempotency';
 import { log } from '../log';
-import { WORKFLOW_START_DEADLINE_MS } from '../temporal/deadlines';
+import { startDeadline, WORKFLOW_START_DEADLINE_MS } from '../temporal/deadlines';
 import { createRetentionActivities } from '../../activities/retention';
 import {
   JourneySessionInput,
@@ -275,7 +275,7 @@ export async function sessionStartFromRow(
 /**
  * Starts `session-<id>`, idempotently: if that workflow already runs (a retry, the reconciler,
  * a start whose answer was lost), this is a no-op; if an earlier run was closed by hand, a new
- * run starts with the same id. Bounded by WORKFLOW_START_DEADLINE_MS.
+ * run starts with the same id. Bounded by TEMPORAL_START_DEADLINE_MS (startDeadline).
  */
 export async function startSessionWorkflow(
   temporal: Client,
@@ -286,7 +286,7 @@ export async function startSessionWorkflow(
 ): Promise<void> {
   const { correlationId, ...input } = start;
   const purgeAt = input.dataRetention ? new Date(Date.parse(input.createdAt) + durationToMs(input.dataRetention)) : null;
-  await temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () =>
+  await temporal.withDeadline(startDeadline(temporal), () =>
     temporal.workflow.start('journeySession', {
       workflowId: sessionWorkflowId(input.sessionId),
       taskQueue,
