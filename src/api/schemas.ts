@@ -79,7 +79,7 @@ export const settingsPatchSchema = (retentionMin: string, linkExpiryMin: string)
 export const retentionPreviewQuery = (retentionMin: string) =>
   z
     .object({
-      dataRetention: z.string({ error: 'is required: a duration like 30d, or null' }).transform((value, ctx) => {
+      dataRetention: z.string({ error: 'is required: a duration like 30d, or null' }).meta({ pattern: '^(?:null|(?:\\d+d)?(?:\\d+h)?(?:\\d+m)?)$', minLength: 1, examples: ['30d', 'null'], description: `a duration (${retentionMin} to 3650d) or the word null` }).transform((value, ctx) => {
         if (value === 'null') return null;
         const checked = checkDurationBounds(value, { min: retentionMin, max: DATA_RETENTION_MAX });
         if (!checked.ok) {

@@ -182,11 +182,11 @@ export function apiRoutes(bounds: RegistryBounds = { linkExpiryMin: '1m', retent
     },
     {
       method: 'patch', path: '/v1/operators/:id', tag: 'Operators', summary: "Change an operator's role or disable it",
-      callers: ['admin'], params: idParam, body: updateOperatorSchema, bodyRequired: true, responses: { 200: ok('the operator', R.operatorResponse) },
+      callers: ['admin'], params: idParam, body: updateOperatorSchema, bodyRequired: true, responses: { 200: ok('the operator', R.updatedOperatorResponse) },
     },
     {
-      method: 'post', path: '/v1/operators/:id/token', tag: 'Operators', summary: "Rotate an operator's token (the old one stops at once)",
-      callers: ['admin'], params: idParam, responses: { 201: ok('the new token, shown once', R.rotatedOperatorTokenResponse) },
+      method: 'post', path: '/v1/operators/:id/token', tag: 'Operators', summary: "Rotate an operator's token (the old one stops at once; the new one shown once)",
+      callers: ['admin'], params: idParam, responses: { 201: ok('the new token', R.rotatedOperatorTokenResponse) },
     },
     {
       method: 'post', path: '/v1/api-keys', tag: 'Operators', summary: 'Create an API key (shown once)',
@@ -211,6 +211,19 @@ export function apiRoutes(bounds: RegistryBounds = { linkExpiryMin: '1m', retent
       callers: ['admin', 'auditor'], query: listAuditEventsQuery, responses: { 200: ok('a page of events', R.lists.auditEvents) },
     },
     {
+      method: 'get', path: '/v1/audit-events/public-key', tag: 'Audit', summary: 'The Ed25519 public keys that verify checkpoints (retired ones included)',
+      callers: ['public'], responses: { 200: ok('the keys', R.publicKeysResponse) },
+    },
+    {
+      method: 'get', path: '/v1/audit-events/checkpoints', tag: 'Audit', summary: 'Signed checkpoints of the ledger (newest first)',
+      callers: ['admin', 'auditor'], query: listQuery, responses: { 200: ok('a page of checkpoints', R.lists.checkpoints) },
+    },
+    {
+      method: 'post', path: '/v1/audit-events/checkpoints', tag: 'Audit', summary: 'Sign the current head now',
+      callers: ['admin'],
+      responses: { 201: ok('a new checkpoint', R.checkpointResponse), 200: ok('the newest checkpoint already covers the head', R.checkpointResponse) },
+    },
+    {
       method: 'get', path: '/v1/audit-events/verify', tag: 'Audit', summary: "Recompute the ledger's hash chain",
       callers: ['admin', 'auditor'], responses: { 200: ok('the verification', R.ledgerVerificationResponse) },
     },
@@ -231,7 +244,8 @@ export function apiRoutes(bounds: RegistryBounds = { linkExpiryMin: '1m', retent
     },
     {
       method: 'get', path: '/metrics', tag: 'Operations', summary: 'Prometheus metrics',
-      callers: ['public'], responses: { 200: { description: 'Prometheus text', content: { 'text/plain': { schema: z.string() } } } },
+      description: 'Here only behind METRICS_TOKEN (Authorization: Bearer <METRICS_TOKEN>), else 404; METRICS_PORT serves it on a listener of its own.',
+      callers: ['public'], responses: { 401: { description: 'METRICS_TOKEN missing or wrong', schema: R.problemResponse }, 404: { description: 'not served on this listener', schema: R.problemResponse }, 200: { description: 'Prometheus text', content: { 'text/plain': { schema: z.string() } } } },
     },
     {
       method: 'get', path: '/openapi.json', tag: 'Operations', summary: 'This document',
