@@ -60,6 +60,8 @@ export const configSchema = z.object({
   TEMPORAL_WORKER_METRICS_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').optional(),
   /** Connections per process to PostgreSQL. */
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  /** How long the API (and the reconciler) waits for Temporal to take a workflow start before a 503. */
+  TEMPORAL_START_DEADLINE_MS: z.coerce.number().int().min(100).max(60000).default(4000),
   /** How often the reconciler's Schedule runs (docs/reliability.md); `npm start` uses 1m. */
   RECONCILE_INTERVAL: durationString.refine((v) => v !== '', 'must not be empty').default('5m'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),

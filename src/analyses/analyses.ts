@@ -10,7 +10,7 @@ import type { Db } from '../db/knex';
 import { purgeStandaloneAnalysisRecord } from '../purge/purge';
 import { purgeDateFor } from '../domain/retention';
 import { analysisView, type AnalysisRow, type CreationOptions } from '../sessions/sessions';
-import { WORKFLOW_START_DEADLINE_MS, withCallDeadline } from '../temporal/deadlines';
+import { startDeadline, withCallDeadline } from '../temporal/deadlines';
 import { settingsForCreation } from '../settings/settings';
 import { CorrelationId, OrganizationId, PurgeAt } from '../temporal/searchAttributes';
 import {
@@ -187,7 +187,7 @@ export async function startAnalysisWorkflow(
 ): Promise<void> {
   const { correlationId, ...input } = start;
   const purgeAt = purgeDateFor(new Date(input.createdAt), input.dataRetention);
-  await temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () =>
+  await temporal.withDeadline(startDeadline(temporal), () =>
     temporal.workflow.start('standaloneAnalysis', {
       workflowId: analysisWorkflowId(input.analysisId),
       taskQueue,

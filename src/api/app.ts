@@ -3,6 +3,7 @@ import { describePermanentFailure, isOutage } from '../domain/failures';
 import express, { type ErrorRequestHandler, type Express, type Router } from 'express';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
+import { setStartDeadline } from '../temporal/deadlines';
 import type { Db } from '../db/knex';
 import { loadSigningKey, type SigningKey } from '../domain/ledgerCheckpoint';
 import { DataKeyStore, MasterKeys } from '../payloads/keyStore';
@@ -58,6 +59,7 @@ export function createApp(input: { config: Config; db: Db; temporal: Client; key
       auditKey: input.config.AUDIT_HMAC_KEY,
     },
   };
+  setStartDeadline(input.temporal, input.config.TEMPORAL_START_DEADLINE_MS);
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');

@@ -12,7 +12,7 @@ import { CorrelationId, LinkExpiresAt, OrganizationId, PurgeAt, SessionStatus } 
 import type { SessionVerdict } from '../domain/verdict';
 import type { IdempotencyCheckpoint } from '../api/idempotency';
 import { log } from '../log';
-import { WORKFLOW_START_DEADLINE_MS, withCallDeadline } from '../temporal/deadlines';
+import { startDeadline, WORKFLOW_START_DEADLINE_MS, withCallDeadline } from '../temporal/deadlines';
 import {
   JourneySessionInput,
   RefusalType,
@@ -277,7 +277,7 @@ export async function sessionStartFromRow(
 /**
  * Starts `session-<id>`, idempotently: if that workflow already runs (a retry, the reconciler,
  * a start whose answer was lost), this is a no-op; if an earlier run was closed by hand, a new
- * run starts with the same id. Bounded by WORKFLOW_START_DEADLINE_MS.
+ * run starts with the same id. Bounded by TEMPORAL_START_DEADLINE_MS (startDeadline).
  */
 export async function startSessionWorkflow(
   temporal: Client,
@@ -288,7 +288,7 @@ export async function startSessionWorkflow(
 ): Promise<void> {
   const { correlationId, ...input } = start;
   const purgeAt = purgeDateFor(new Date(input.createdAt), input.dataRetention);
-  await temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () =>
+  await temporal.withDeadline(startDeadline(temporal), () =>
     temporal.workflow.start('journeySession', {
       workflowId: sessionWorkflowId(input.sessionId),
       taskQueue,

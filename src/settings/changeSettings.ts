@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { log } from '../log';
-import { WORKFLOW_START_DEADLINE_MS } from '../temporal/deadlines';
+import { startDeadline } from '../temporal/deadlines';
 import { retentionRearmWorkflowId } from '../../workflows/definitions';
 import { problems } from '../api/problem';
 import { appendAuditEvent, type AuditActor, type AuditContext } from '../audit/ledger';
@@ -93,5 +93,5 @@ export async function changeSettings(
 
 /** A cheap round trip, bounded: is Temporal there to take a start right now? */
 async function temporalReachable(temporal: Client): Promise<void> {
-  await temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () => temporal.workflowService.getSystemInfo({}));
+  await temporal.withDeadline(startDeadline(temporal), () => temporal.workflowService.getSystemInfo({}));
 }

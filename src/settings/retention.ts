@@ -5,7 +5,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import type { Db } from '../db/knex';
-import { WORKFLOW_START_DEADLINE_MS } from '../temporal/deadlines';
+import { startDeadline } from '../temporal/deadlines';
 import { MINUTE_MS, parseDuration } from '../domain/duration';
 import { OrganizationId } from '../temporal/searchAttributes';
 import {
@@ -67,7 +67,7 @@ export async function startRetentionRearm(
   input: RetentionRearmInput,
 ): Promise<{ workflowId: string }> {
   const workflowId = retentionRearmWorkflowId(input.organizationId, input.revision);
-  await temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () => temporal.workflow.start('retentionRearm', {
+  await temporal.withDeadline(startDeadline(temporal), () => temporal.workflow.start('retentionRearm', {
     workflowId,
     taskQueue,
     args: [input],

@@ -6,6 +6,7 @@ import { createActivities, type Activities } from '../../activities';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
 import { createTemporalClient } from './client';
+import { setStartDeadline } from './deadlines';
 import { sendWebhookRequest } from '../webhooks/sendWebhookRequest';
 import { dataConverter, failureConverterPath } from '../payloads/dataConverter';
 import type { DataKeyStore } from '../payloads/keyStore';
@@ -39,6 +40,8 @@ export async function createWorker(opts: {
 }): Promise<{ worker: Worker; connection: NativeConnection; client: Client }> {
   const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectionOptions(opts.config)));
   const client = opts.client ?? (await createTemporalClient(opts.config, opts.keys));
+  // The reconciler's starts are bounded like the API's.
+  setStartDeadline(client, opts.config.TEMPORAL_START_DEADLINE_MS);
   const worker = await Worker.create({
     connection,
     namespace: opts.config.TEMPORAL_NAMESPACE,

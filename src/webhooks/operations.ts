@@ -6,7 +6,7 @@ import { problems } from '../api/problem';
 import { webhookHeaders, webhookIdForDelivery } from '../domain/webhookSignature';
 import { activeWebhookSecrets, getSettings } from '../settings/settings';
 import { startDeliveryWorkflow } from '../../activities/webhooks';
-import { WORKFLOW_START_DEADLINE_MS, withCallDeadline } from '../temporal/deadlines';
+import { startDeadline, withCallDeadline } from '../temporal/deadlines';
 import { webhookWorkflowId } from '../../workflows/definitions';
 import { getDeliveryView, recordAttempt, recordDelivery, type DeliveryRow, type DeliveryView } from './deliveries';
 import { sendWebhookRequest, type WebhookAttemptResult } from './sendWebhookRequest';
@@ -94,7 +94,7 @@ export async function openAttemptSeries(
     });
   });
   try {
-    await deps.temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () =>
+    await deps.temporal.withDeadline(startDeadline(deps.temporal), () =>
       startDeliveryWorkflow(deps.temporal, {
         input: { deliveryId: seen.id, organizationId: audit.organizationId, series, retryDelaysSeconds: deps.retryDelaysSeconds },
         taskQueue: deps.taskQueue,

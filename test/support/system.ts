@@ -50,6 +50,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     PAYLOAD_MASTER_KEY: TEST_PAYLOAD_MASTER_KEY,
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
     WEBHOOK_RETRY_DELAYS_SECONDS: '1,1,1',
+    // Generous: a loaded 2-core machine can take seconds to accept a start (production: 4 s).
+    TEMPORAL_START_DEADLINE_MS: '30000',
     LOG_LEVEL: 'silent',
     PORT: '0',
     // Test files hammer one address (127.0.0.1): limits high unless a test sets its own.

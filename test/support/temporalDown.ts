@@ -7,7 +7,8 @@ import type { TestSystem } from './system';
 
 // The API of a test system wired to a Temporal that is not there: `refused` (nothing listens:
 // connection refused, as when the server is stopped) or `silent` (a TCP peer that accepts and
-// never answers, as a hung server or a black-holed network does). Same config, same database.
+// never answers, as a hung server or a black-holed network does). Same config (with the
+// production start deadline, 4 s), same database.
 export interface ApiWithoutTemporal {
   baseUrl: string;
   client: Client;
@@ -27,7 +28,7 @@ export async function apiWithoutTemporal(sys: TestSystem, mode: 'refused' | 'sil
     address = `127.0.0.1:${(blackhole.address() as AddressInfo).port}`;
   }
   const client = new Client({ connection: Connection.lazy({ address, connectTimeout: '1s' }), namespace: 'default' });
-  const server = http.createServer(createApp({ config: sys.config, db: sys.db, temporal: client, keys: sys.keys }));
+  const server = http.createServer(createApp({ config: { ...sys.config, TEMPORAL_START_DEADLINE_MS: 4000 }, db: sys.db, temporal: client, keys: sys.keys }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
