@@ -1,5 +1,6 @@
 import { appendAuditEvent, type AuditActor, type AuditContext } from '../src/audit/ledger';
 import type { Db } from '../src/db/knex';
+import { scrubDeliveriesOfPurgedRecord } from '../src/webhooks/deliveries';
 import { destroyDataKey, type DataKeyStore } from '../src/payloads/keyStore';
 import { analysisScope, sessionScope } from '../src/payloads/scopes';
 
@@ -37,6 +38,7 @@ export function createRetentionActivities({ db, config, keys }: { db: Db; config
           .whereNull('purged_at')
           .update({ type: null, file_name: null, content_type: null, size_bytes: null, content: null, purged_at: now });
         await purgeAnalysesData(trx, analysisIds, now);
+        await scrubDeliveriesOfPurgedRecord(trx, input.organizationId, { sessionId: session.id });
         // Crypto-shredding: what Temporal keeps of the session's workflow becomes unreadable.
         await destroyDataKey(trx, sessionScope(session.id));
         await trx('entities').where({ id: session.entity_id }).update({ personal_data: null, purged_at: now });
@@ -76,6 +78,7 @@ export function createRetentionActivities({ db, config, keys }: { db: Db; config
         if (analysis.status === 'purged') return { purgedAt: (analysis.purged_at as Date).toISOString() };
         const now = new Date();
         await purgeAnalysesData(trx, [analysis.id], now);
+        await scrubDeliveriesOfPurgedRecord(trx, input.organizationId, { analysisIds: [analysis.id] });
         await destroyDataKey(trx, analysisScope(analysis.id));
         // The stored response of the creating request (Idempotency-Key) repeats the correlation id.
         await trx('idempotency_keys')
