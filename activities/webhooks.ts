@@ -47,8 +47,9 @@ export interface AttemptSummary {
   stopRetrying: boolean;
 }
 
+// Ledger checkpoints go with decisions (the back-office events), else to the session-end URL.
 const urlFor = (event: string, s: { sessionEndWebhookUrl: string | null; decisionWebhookUrl: string | null }) =>
-  event === 'decision' ? s.decisionWebhookUrl : s.sessionEndWebhookUrl;
+  event === 'decision' ? s.decisionWebhookUrl : event === 'audit_checkpoint' ? (s.decisionWebhookUrl ?? s.sessionEndWebhookUrl) : s.sessionEndWebhookUrl;
 
 export function createWebhookActivities({ db, temporal, send, config, clock = () => new Date() }: WebhookDeps) {
   return {

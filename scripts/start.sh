@@ -42,6 +42,18 @@ if [ -z "${AUDIT_HMAC_KEY:-}" ]; then
   export AUDIT_HMAC_KEY
 fi
 
+if [ -z "${AUDIT_SIGNING_KEY:-}" ]; then
+  # Ed25519 key signing ledger checkpoints; stable across restarts so the public key is too.
+  keyfile=.data/audit-signing.key
+  if [ ! -s "$keyfile" ]; then
+    (umask 077 && node -e 'const { generateKeyPairSync } = require("crypto");
+      process.stdout.write(generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "der" }).toString("base64"))' > "$keyfile")
+    say "generated a local audit signing key (Ed25519) in $keyfile"
+  fi
+  AUDIT_SIGNING_KEY="$(cat "$keyfile")"
+  export AUDIT_SIGNING_KEY
+fi
+
 if [ -z "${PAYLOAD_MASTER_KEY:-}" ]; then
   # Wraps the data keys that encrypt Temporal payloads: losing it makes every history unreadable.
   keyfile=.data/payload-master.key

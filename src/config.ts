@@ -1,7 +1,9 @@
 // Configuration from the environment, validated once at start: a wrong value stops the
 // process with one line naming the variable instead of failing later in a request.
 import { z } from 'zod';
+import { loadSigningKey } from './domain/ledgerCheckpoint';
 import { RATE_LIMIT_RE } from './domain/tokenBucket';
+import { temporalConnectionOptions, TemporalTlsConfigError } from './temporal/connectionOptions';
 
 const bool = z
   .enum(['true', 'false', '1', '0'])
@@ -82,6 +84,8 @@ export const configSchema = z.object({
   AUDIT_SIGNING_KEY: z.string().min(40).optional(),
   AUDIT_CHECKPOINT_EVERY_EVENTS: z.coerce.number().int().min(1).default(100),
   AUDIT_CHECKPOINT_EVERY_MINUTES: z.coerce.number().int().min(1).default(60),
+  /** How often the API looks for organizations due a checkpoint. */
+  AUDIT_CHECKPOINT_POLL_SECONDS: z.coerce.number().int().min(1).default(30),
   /** Temporal over mTLS (a cluster) or with an API key (Temporal Cloud): files are PEM paths. */
   TEMPORAL_TLS_CERT: z.string().min(1).optional(),
   TEMPORAL_TLS_KEY: z.string().min(1).optional(),
@@ -107,8 +111,19 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     // The SSRF guard is off: an API reachable from elsewhere would let anyone probe the host's network.
     throw new ConfigError(`invalid configuration: HOST must be a loopback address while WEBHOOK_ALLOW_PRIVATE_NETWORKS is on (got ${c.HOST})`);
   }
-  if (Boolean(c.TEMPORAL_TLS_CERT) !== Boolean(c.TEMPORAL_TLS_KEY)) {
-    throw new ConfigError('invalid configuration: TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (client certificate and its key)');
+  try {
+    // Reads and checks the PEM files now: a wrong path fails the start, not the first call.
+    temporalConnectionOptions(c);
+  } catch (err) {
+    if (err instanceof TemporalTlsConfigError) throw new ConfigError(`invalid configuration: ${err.message}`);
+    throw err;
+  }
+  if (c.AUDIT_SIGNING_KEY) {
+    try {
+      loadSigningKey(c.AUDIT_SIGNING_KEY);
+    } catch (err) {
+      throw new ConfigError(`invalid configuration: AUDIT_SIGNING_KEY is not an Ed25519 private key (PKCS#8 PEM or base64 DER): ${(err as Error).message}`);
+    }
   }
   const HOST = c.HOST ?? (c.WEBHOOK_ALLOW_PRIVATE_NETWORKS ? '127.0.0.1' : '0.0.0.0');
   return { ...c, HOST, PUBLIC_BASE_URL: c.PUBLIC_BASE_URL ?? `http://127.0.0.1:${c.PORT}` };

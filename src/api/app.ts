@@ -3,6 +3,7 @@ import express, { type ErrorRequestHandler, type Express, type Router } from 'ex
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
+import { loadSigningKey, type SigningKey } from '../domain/ledgerCheckpoint';
 import { DataKeyStore, MasterKeys } from '../payloads/keyStore';
 import { log } from '../log';
 import type { AnalysisDeps } from '../analyses/analyses';
@@ -30,6 +31,8 @@ export interface AppDeps {
   keys: DataKeyStore;
   sessions: SessionDeps;
   analyses: AnalysisDeps;
+  /** Signs ledger checkpoints; absent when AUDIT_SIGNING_KEY is not configured. */
+  signingKey?: SigningKey;
 }
 
 const DEFAULT_BODY_LIMIT = '100kb';
@@ -39,6 +42,7 @@ export function createApp(input: { config: Config; db: Db; temporal: Client; key
     ...input,
     // The codec server's keys; the process's Temporal client must use the same (src/server.ts).
     keys: input.keys ?? new DataKeyStore(input.db, MasterKeys.fromConfig(input.config)),
+    signingKey: input.config.AUDIT_SIGNING_KEY ? loadSigningKey(input.config.AUDIT_SIGNING_KEY) : undefined,
     sessions: {
       db: input.db,
       temporal: input.temporal,

@@ -1,3 +1,4 @@
+import { temporalConnectionOptions } from './connectionOptions';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import path from 'node:path';
@@ -36,7 +37,7 @@ export async function createWorker(opts: {
   /** For fault-injection tests: wrap the real activities. */
   wrapActivities?: (activities: Activities) => Activities;
 }): Promise<{ worker: Worker; connection: NativeConnection; client: Client }> {
-  const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.config.TEMPORAL_ADDRESS }));
+  const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectionOptions(opts.config)));
   const client = opts.client ?? (await createTemporalClient(opts.config, opts.keys));
   const worker = await Worker.create({
     connection,

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
@@ -33,6 +33,10 @@ export interface TestSystem {
 
 export const TEST_AUDIT_KEY = 'test-audit-key-0123456789abcdef0123456789abcdef';
 export const TEST_METRICS_TOKEN = 'test-metrics-token-0123456789';
+/** A fresh Ed25519 checkpoint signing key (PKCS#8 DER, base64). */
+export const newSigningKey = (): string =>
+  generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64');
+export const TEST_SIGNING_KEY = newSigningKey();
 /** Also set in the environment by setupEnv.ts, for the CLI tools tests run. */
 export const TEST_PAYLOAD_MASTER_KEY = '0f4dccedd533f9bc635bc553d7c7a7894dcdcfec8e034327ba4c99882bf29d3b';
 
@@ -56,6 +60,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     RATE_LIMIT_WEBHOOK_TEST: '1000000/1m',
     METRICS_TOKEN: TEST_METRICS_TOKEN,
     METRICS_CACHE_SECONDS: '0',
+    AUDIT_SIGNING_KEY: TEST_SIGNING_KEY,
     ...overrides,
   });
 }

@@ -16,6 +16,7 @@ import {
   eraseUpdate,
   openLinkUpdate,
   sessionWorkflowId,
+  stateQuery,
   webhookWorkflowId,
 } from '../../workflows/definitions';
 import { DataKeyStore } from '../../src/payloads/keyStore';
@@ -111,6 +112,22 @@ async function runScenarios(): Promise<void> {
   await waitUntil(() => standaloneHandle.query(analysisStateQuery), (s) => s.purgeAt !== null && Date.parse(s.purgeAt) - Date.parse(standalone.createdAt) === 60 * DAY_MS);
   produced.push({ name: 'analysis-decided-rearmed', workflowId: analysisWorkflowId(standalone.id) });
   produced.push({ name: 'retention-rearm', workflowId: change.rearm!.workflowId });
+
+  // The reconciler: a completed session whose workflow was terminated is restarted from its record.
+  const lost = await start();
+  await lost.handle.executeUpdate(completeJourneyUpdate);
+  await waitUntil(() => lost.handle.query(stateQuery), (s) => s.webhookDeliveryIds.length === 1);
+  await lost.handle.terminate('lost by hand');
+  const reconcileId = `reconcile-replay-${org.organizationId}`;
+  const repaired = await env.client.workflow.execute('reconcile', {
+    taskQueue: deps.taskQueue,
+    workflowId: reconcileId,
+    args: [{ organizationIds: [org.organizationId], pendingGraceSeconds: 0, deliveryGraceSeconds: 0 }],
+  });
+  expect(repaired).toMatchObject({ restarted: 1 });
+  expect(await lost.handle.query(stateQuery)).toMatchObject({ status: 'completed' });
+  produced.push({ name: 'rel-recon-session-restored', workflowId: sessionWorkflowId(lost.session.id) });
+  produced.push({ name: 'rel-recon-reconcile', workflowId: reconcileId });
 }
 
 class KeepingKeyStore extends DataKeyStore {
@@ -133,7 +150,8 @@ test('histories of every workflow path replay without determinism errors', async
   expect(histories.map((h) => h.name)).toEqual(
     expect.arrayContaining(['session-expired', 'session-decided-purged', 'session-erased', 'webhook-0', 'analysis-decided-rearmed', 'retention-rearm']),
   );
-  // Fixtures are append-only: capture writes `<CAPTURE_PREFIX><name>.bin` and never overwrites.
+  // Fixtures are append-only: capture writes `<CAPTURE_PREFIX><name>.bin` and never overwrites
+  // (old workflow versions must keep replaying).
   if (process.env.CAPTURE_HISTORIES === '1') {
     fs.mkdirSync(FIXTURES, { recursive: true });
     const prefix = process.env.CAPTURE_PREFIX ?? '';
