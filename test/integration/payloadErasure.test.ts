@@ -254,3 +254,12 @@ test('a pg_dump after the erasure holds none of the session\'s markers, its link
     receiver.respond = () => ({ status: 200 });
   }
 });
+
+test('expired idempotency keys are swept by later requests, not only when reused', async () => {
+  const org = await newOrganization(sys.db);
+  const stale = { organization_id: org.organizationId, scope: 'POST /v1/sessions', key: `stale-${randomUUID()}`, request_hash: 'x' };
+  await sys.db('idempotency_keys').insert({ ...stale, response_status: 201, response_body: JSON.stringify({ link: { url: 'http://x/v1/journey/secret-token' } }), created_at: new Date(Date.now() - 25 * 3600_000) });
+  const created = await call(sys.baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: {}, headers: { 'idempotency-key': `fresh-${randomUUID()}` } });
+  expect(created.status).toBe(201);
+  expect(await sys.db('idempotency_keys').where({ key: stale.key })).toHaveLength(0);
+});
