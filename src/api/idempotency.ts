@@ -39,8 +39,12 @@ export async function withIdempotency(
     return { ...result, replayed };
   };
 
-  // Expired keys are forgotten lazily, when reused.
-  await db('idempotency_keys').where(where).andWhere('created_at', '<', new Date(Date.now() - KEY_TTL_MS)).delete();
+  // Expired keys are forgotten when reused, and swept: every new key removes up to
+  // SWEEP_BATCH of the oldest expired ones (any organization), so stored responses do not
+  // outlive their 24 h by more than the time to the next idempotent request.
+  const cutoff = new Date(Date.now() - KEY_TTL_MS);
+  await db('idempotency_keys').where(where).andWhere('created_at', '<', cutoff).delete();
+  await sweepExpiredKeys(db, cutoff);
   const claimed = await db('idempotency_keys')
     .insert({ ...where, request_hash: requestHash })
     .onConflict(['organization_id', 'scope', 'key'])
@@ -69,6 +73,16 @@ export async function withIdempotency(
     await db('idempotency_keys').where(where).whereNull('response_body').delete();
     throw err;
   }
+}
+
+const SWEEP_BATCH = 100;
+
+export async function sweepExpiredKeys(db: Db, cutoff = new Date(Date.now() - KEY_TTL_MS)): Promise<number> {
+  const result = await db.raw(
+    'DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)',
+    [cutoff, SWEEP_BATCH],
+  );
+  return result.rowCount ?? 0;
 }
 
 /** Answers with a `withIdempotency` result (or `body` built from it), marking replays. */

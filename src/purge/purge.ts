@@ -10,6 +10,7 @@ import { appendAuditEvent, type AuditActor, type AuditContext } from '../audit/l
 import type { Db } from '../db/knex';
 import { destroyDataKey } from '../payloads/keyStore';
 import { analysisScope, sessionScope } from '../payloads/scopes';
+import { scrubDeliveriesOfPurgedRecord } from '../webhooks/deliveries';
 
 export type PurgeReason = 'retention' | 'erasure' | 'cancellation' | 'reconciler' | 'creation_failed';
 
@@ -48,6 +49,8 @@ export async function purgeSessionRecord(db: Db, auditKey: string, input: PurgeR
       .whereNull('purged_at')
       .update({ type: null, file_name: null, content_type: null, size_bytes: null, content: null, purged_at: now });
     await purgeAnalysesData(trx, analysisIds, now);
+    // The delivery log keeps ids, statuses and outcomes, not what the purge removes elsewhere.
+    await scrubDeliveriesOfPurgedRecord(trx, input.organizationId, { sessionId: session.id });
     // Crypto-shredding: what Temporal keeps of the session's workflow becomes unreadable.
     await destroyDataKey(trx, sessionScope(session.id));
     await trx('entities').where({ id: session.entity_id }).update({ personal_data: null, purged_at: now });
@@ -90,6 +93,7 @@ export async function purgeStandaloneAnalysisRecord(
     if (analysis.status === 'purged') return { purgedAt: (analysis.purged_at as Date).toISOString() };
     const now = new Date();
     await purgeAnalysesData(trx, [analysis.id], now);
+    await scrubDeliveriesOfPurgedRecord(trx, input.organizationId, { analysisIds: [analysis.id] });
     await destroyDataKey(trx, analysisScope(analysis.id));
     // The stored response of the creating request (Idempotency-Key) repeats the correlation id.
     await trx('idempotency_keys')

@@ -181,3 +181,31 @@ export async function listDeliveries(db: Db, organizationId: string, f: Delivery
   for (const a of attempts) byDelivery.set(a.delivery_id, [...(byDelivery.get(a.delivery_id) ?? []), a]);
   return { data: rows.map((r) => deliveryView(r, byDelivery.get(r.id) ?? [])), nextCursor };
 }
+
+/**
+ * The purge's share of the delivery log (in the purge's transaction): ids, statuses, times and
+ * attempt outcomes stay; the customer's correlation id leaves the stored payloads and the
+ * receivers' response bodies (which may echo data) go. Key order of the rest is kept.
+ */
+export async function scrubDeliveriesOfPurgedRecord(trx: Db, organizationId: string, of: { sessionId: string } | { analysisIds: string[] }): Promise<number> {
+  const query = trx<DeliveryRow>('webhook_deliveries').where({ organization_id: organizationId });
+  if ('sessionId' in of) query.andWhere({ session_id: of.sessionId });
+  else if (of.analysisIds.length === 0) return 0;
+  else query.whereIn('analysis_id', of.analysisIds);
+  const rows = await query.select('id', 'payload');
+  for (const row of rows) {
+    if (row.payload && 'correlationId' in row.payload) {
+      const { correlationId: _dropped, ...rest } = row.payload;
+      await trx('webhook_deliveries').where({ id: row.id }).update({ payload: JSON.stringify(rest) });
+    }
+  }
+  if (rows.length > 0) await trx('webhook_attempts').whereIn('delivery_id', rows.map((r) => r.id)).update({ response_body: null });
+  return rows.length;
+}
+
+/** Whether the record a delivery is about has been purged (its event is then not redelivered). */
+export async function deliveryRecordPurged(db: Db, row: Pick<DeliveryRow, 'session_id' | 'analysis_id'>): Promise<boolean> {
+  if (row.session_id) return (await db('sessions').where({ id: row.session_id }).first('status'))?.status === 'purged';
+  if (row.analysis_id) return (await db('analyses').where({ id: row.analysis_id }).first('status'))?.status === 'purged';
+  return false;
+}

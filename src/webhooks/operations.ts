@@ -8,7 +8,7 @@ import { activeWebhookSecrets, getSettings } from '../settings/settings';
 import { startDeliveryWorkflow } from '../../activities/webhooks';
 import { startDeadline, withCallDeadline } from '../temporal/deadlines';
 import { webhookWorkflowId } from '../../workflows/definitions';
-import { getDeliveryView, recordAttempt, recordDelivery, type DeliveryRow, type DeliveryView } from './deliveries';
+import { deliveryRecordPurged, getDeliveryView, recordAttempt, recordDelivery, type DeliveryRow, type DeliveryView } from './deliveries';
 import { sendWebhookRequest, type WebhookAttemptResult } from './sendWebhookRequest';
 
 // Operator actions on webhooks, called by the API: redeliver an event, send a test.
@@ -46,6 +46,8 @@ export async function redeliverWebhook(deps: RedeliverDeps, action: OperatorActi
   const row = await deps.db<DeliveryRow>('webhook_deliveries').where({ id: deliveryId, organization_id: action.organizationId }).first();
   if (!row) throw problems.notFound('webhook delivery');
   if (row.event === 'test') throw problems.conflict('test deliveries are not redelivered: send a new test instead');
+  // docs/webhooks.md: after a purge the log keeps ids and outcomes only; the event is not re-sent.
+  if (await deliveryRecordPurged(deps.db, row)) throw problems.gone('the session or analysis of this delivery was purged: its event is no longer redelivered');
   if (row.status === 'pending') {
     const running = await seriesStillRunning(deps.temporal, row.id, row.current_series).catch(() => {
       throw problems.unavailable('Temporal is unreachable, so the delivery cannot be redelivered now; nothing was changed');

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { MasterKeys, DataKeyStore } from '../../src/payloads/keyStore';
 import { sessionScope } from '../../src/payloads/scopes';
-import { sessionWorkflowId, stateQuery } from '../../workflows/definitions';
+import { sessionWorkflowId, stateQuery, webhookWorkflowId } from '../../workflows/definitions';
 import { readHistory, unencryptedPayloads } from '../support/history';
 import { WebhookReceiver } from '../support/receiver';
 import { addOperator, call, newOrganization, startSystem, TestSystem, waitUntil } from '../support/system';
@@ -35,7 +35,8 @@ async function sessionThroughEveryPath(org: Awaited<ReturnType<typeof newOrganiz
   const markers = {
     firstName: `Firstname${tag}`,
     lastName: `Lastname${tag}`,
-    birthDate: '1901-02-03',
+    // Unique per session too: the dump holds the other tests' sessions.
+    birthDate: `19${String(parseInt(tag.slice(0, 2), 16) % 100).padStart(2, '0')}-${String((parseInt(tag.slice(2, 4), 16) % 12) + 1).padStart(2, '0')}-${(parseInt(tag.slice(4, 6), 16) % 19) + 10}`,
     correlationId: `CORR-${tag}`,
     fileName: `scan-${tag}.jpg`,
     result: `MRZ<<${tag}`,
@@ -81,7 +82,7 @@ async function sessionThroughEveryPath(org: Awaited<ReturnType<typeof newOrganiz
   ]);
   const handle = sys.client.workflow.getHandle(sessionWorkflowId(id));
   await waitUntil(() => handle.query(stateQuery), (s) => s.webhookDeliveryIds.length === 3);
-  return { id, markers };
+  return { id, markers, linkToken: link.split('/').pop()! };
 }
 
 test('what Temporal keeps of a session is encrypted, decodes for its operators, and is shredded by the erasure', async () => {
@@ -215,4 +216,50 @@ test('master key rotation: data keys re-wrapped under the new master key keep de
     // Back to the run's master key for the other tests of this file.
     await new DataKeyStore(sys.db, new MasterKeys(oldHex, [newHex])).rewrapAll({ scopes });
   }
+});
+
+test('a pg_dump after the erasure holds none of the session\'s markers, its link token or its correlation id; the delivery log keeps ids and outcomes', async () => {
+  const org = await newOrganization(sys.db);
+  receiver.respond = (req) => ({ status: 200, body: `echo ${req.body}` }); // a receiver echoing what it got
+  try {
+    await call(sys.baseUrl, 'PATCH', '/v1/settings', {
+      token: org.adminToken,
+      body: { sessionEndWebhookUrl: `${receiver.url}/end`, decisionWebhookUrl: `${receiver.url}/decision` },
+    });
+    const analyst = await addOperator(sys.db, org.organizationId, 'analyst');
+    const { id, markers, linkToken } = await sessionThroughEveryPath(org, analyst, randomUUID().slice(0, 8));
+    const deliveries = await sys.db('webhook_deliveries').where({ session_id: id });
+    await Promise.all(deliveries.map((d) => sys.client.workflow.getHandle(webhookWorkflowId(d.id, 1)).result()));
+    // Before: the decision deliveries and the receiver's echoes hold the correlation id.
+    const echoes = await sys.db('webhook_attempts').whereIn('delivery_id', deliveries.map((d) => d.id)).pluck('response_body');
+    expect(echoes.filter((b) => String(b).includes(markers.correlationId))).toHaveLength(2);
+
+    expect((await call(sys.baseUrl, 'DELETE', `/v1/sessions/${id}`, { token: org.adminToken })).status).toBe(200);
+    const { stdout: dump } = await run('pg_dump', ['--data-only', '--no-owner', process.env.DATABASE_URL!], { maxBuffer: 512 * 1024 * 1024 });
+    expect(dump).toContain(id); // the tombstone is there
+    for (const marker of Object.values(markers)) expect(dump).not.toContain(marker);
+    expect(dump).not.toContain(linkToken);
+
+    // The delivery log after the purge: ids, statuses, attempts; no correlation id, no bodies.
+    const log = await call(sys.baseUrl, 'GET', `/v1/webhook-deliveries?sessionId=${id}`, { token: org.adminToken });
+    expect(log.body.data).toHaveLength(3);
+    for (const d of log.body.data) {
+      expect(d).toMatchObject({ status: 'succeeded', sessionId: id });
+      expect(d.payload).not.toHaveProperty('correlationId');
+      expect(d.attempts.map((a: { outcome: string; responseBody: string | null }) => [a.outcome, a.responseBody])).toEqual([['success', null]]);
+    }
+    const again = await call(sys.baseUrl, 'POST', `/v1/webhook-deliveries/${log.body.data[0].id}/redeliver`, { token: org.adminToken });
+    expect(again.status).toBe(410);
+  } finally {
+    receiver.respond = () => ({ status: 200 });
+  }
+});
+
+test('expired idempotency keys are swept by later requests, not only when reused', async () => {
+  const org = await newOrganization(sys.db);
+  const stale = { organization_id: org.organizationId, scope: 'POST /v1/sessions', key: `stale-${randomUUID()}`, request_hash: 'x' };
+  await sys.db('idempotency_keys').insert({ ...stale, response_status: 201, response_body: JSON.stringify({ link: { url: 'http://x/v1/journey/secret-token' } }), created_at: new Date(Date.now() - 25 * 3600_000) });
+  const created = await call(sys.baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: {}, headers: { 'idempotency-key': `fresh-${randomUUID()}` } });
+  expect(created.status).toBe(201);
+  expect(await sys.db('idempotency_keys').where({ key: stale.key })).toHaveLength(0);
 });

@@ -6,6 +6,7 @@ import * as m004 from './004_decisions_and_retention';
 import * as m005 from './005_retention_rearm';
 import * as m007 from './007_pending_creation_and_reconciler';
 import * as m008 from './008_payload_keys';
+import * as m008b from './008b_idempotency_sweep';
 import * as m010 from './010_ledger_insider';
 import * as m010a from './010a_checkpoint_webhooks';
 
@@ -19,6 +20,7 @@ const migrations: Record<string, Knex.Migration> = {
   '005_retention_rearm': m005,
   '007_pending_creation_and_reconciler': m007,
   '008_payload_keys': m008,
+  '008b_idempotency_sweep': m008b,
   '010_ledger_insider': m010,
   '010a_checkpoint_webhooks': m010a,
 };
