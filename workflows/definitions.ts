@@ -130,6 +130,8 @@ export interface AnalystDecision extends RequestContext {
   comment?: string;
   /** The API's way: the comment is already stored, only its id travels. */
   commentId?: string;
+  /** Set by the workflow on a decision that arrived as a signal (the Temporal UI/CLI door). */
+  via?: 'temporal';
 }
 
 export type DecisionRefusal = 'invalid_input' | 'operator_not_allowed' | 'analysis_not_found' | 'session_not_completed' | 'purged';

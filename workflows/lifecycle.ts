@@ -72,7 +72,10 @@ export class DecisionQueue {
   }
 
   fromSignal(decision: AnalystDecision): void {
-    this.items.push({ decision, key: `signal:${uuid4()}` });
+    // Only the Temporal UI/CLI signals (the API sends an update): the ledger records that
+    // door, whatever the signal claims about itself (issue 12).
+    const marked = patched('security-signal-provenance') && typeof decision === 'object' && decision !== null ? { ...decision, via: 'temporal' as const } : decision;
+    this.items.push({ decision: marked, key: `signal:${uuid4()}` });
   }
 
   fromUpdate(decision: AnalystDecision): Promise<DecisionOutcome> {

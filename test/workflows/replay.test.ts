@@ -28,7 +28,7 @@ import { startTimeSkippingSystem, type TimeSkippingSystem } from '../support/tim
 // Determinism guard. Histories of every workflow path (expiry, completion, decisions by update
 // and by signal, retention purge, erasure, webhook retries) must replay against the current
 // code: those produced now, and those committed in test/fixtures/histories by earlier versions.
-// CAPTURE_HISTORIES=1 npx jest test/workflows/replay refreshes the fixtures.
+// CAPTURE_HISTORIES=1 CAPTURE_PREFIX=<branch>- [CAPTURE_ONLY=name,…] npx jest test/workflows/replay adds fixtures (never overwrites).
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'histories');
 // Binary protobuf: exact, and independent of JSON conventions across SDK versions.
 const { History } = temporal.api.history.v1;
@@ -123,7 +123,15 @@ test('histories of every workflow path replay without determinism errors', async
   );
   if (process.env.CAPTURE_HISTORIES === '1') {
     fs.mkdirSync(FIXTURES, { recursive: true });
-    for (const h of histories) fs.writeFileSync(path.join(FIXTURES, `${h.name}.bin`), History.encode(h.history).finish());
+    // Append-only: new fixtures get a branch prefix (CAPTURE_PREFIX, e.g. security-) and an
+    // existing file is never overwritten.
+    const prefix = process.env.CAPTURE_PREFIX ?? '';
+    const only = process.env.CAPTURE_ONLY?.split(',');
+    for (const h of histories) {
+      if (only && !only.includes(h.name)) continue;
+      const file = path.join(FIXTURES, `${prefix}${h.name}.bin`);
+      if (!fs.existsSync(file)) fs.writeFileSync(file, History.encode(h.history).finish());
+    }
   }
   const failures: string[] = [];
   for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
