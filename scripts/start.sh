@@ -14,11 +14,20 @@ bash scripts/setup.sh
 
 TEMPORAL="$ROOT/.temporal/venv/bin/temporal"
 TSX="$ROOT/node_modules/.bin/tsx"
-mkdir -p .data
+# Local state (Temporal SQLite, PGlite, the audit key); DATA_DIR lets a second copy run beside it.
+DATA_DIR="${DATA_DIR:-.data}"
+mkdir -p "$DATA_DIR"
 
 # --- configuration: local defaults, anything already in the environment wins ---------
 export PORT="${PORT:-8080}"
-export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/kyc}"
+# No DATABASE_URL: the embedded PGlite database in $DATA_DIR/pglite (src/cli/pglite.ts).
+EMBEDDED_DB=0
+if [ -z "${DATABASE_URL:-}" ]; then
+  EMBEDDED_DB=1
+  PGLITE_PORT="${PGLITE_PORT:-5433}"
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$PGLITE_PORT/postgres"
+fi
+export DATABASE_URL
 export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-127.0.0.1:7233}"
 export TEMPORAL_NAMESPACE="${TEMPORAL_NAMESPACE:-default}"
 export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
@@ -33,7 +42,7 @@ export METRICS_PORT="${METRICS_PORT:-9464}"
 
 if [ -z "${AUDIT_HMAC_KEY:-}" ]; then
   # Generated once and reused: a new key would make the existing ledger fail verification.
-  keyfile=.data/audit-hmac.key
+  keyfile="$DATA_DIR/audit-hmac.key"
   if [ ! -s "$keyfile" ]; then
     (umask 077 && node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))' > "$keyfile")
     say "generated a local audit HMAC key in $keyfile"
@@ -101,12 +110,6 @@ missing_search_attributes() {
     });' "${SA_SPECS[@]}"
 }
 
-# --- PostgreSQL + migrations ----------------------------------------------------------
-read -r PG_HOST PG_PORT < <(node -e 'const u = new URL(process.argv[1]); console.log(u.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1", u.port || 5432)' "$DATABASE_URL") ||
-  die "DATABASE_URL is not a URL: $DATABASE_URL"
-ensure_postgres "$PG_HOST" "$PG_PORT"
-say "migrating the database"
-"$TSX" src/cli/migrate.ts
 
 # --- child processes -------------------------------------------------------------------
 # Each child runs in its own process group (set -m), so stopping a group also stops the
@@ -159,7 +162,7 @@ stop_all() {
   trap '' INT TERM HUP
   local i apps=() temporal=()
   for i in "${!PIDS[@]}"; do
-    if [ "${NAMES[$i]}" = temporal ]; then temporal+=("${PIDS[$i]}"); else apps+=("${PIDS[$i]}"); fi
+    case "${NAMES[$i]}" in temporal | pglite) temporal+=("${PIDS[$i]}") ;; *) apps+=("${PIDS[$i]}") ;; esac
   done
   if [ "${#PIDS[@]}" -gt 0 ]; then say "stopping ${NAMES[*]}"; fi
   # API and worker finish in-flight work (the worker hands activities back to Temporal).
@@ -187,12 +190,32 @@ check_children() {
       rc=0
       wait "${PIDS[$i]}" 2> /dev/null || rc=$?
       say "${NAMES[$i]} exited (status $rc); stopping the rest"
-      [ "${NAMES[$i]}" = temporal ] && tail -n 30 .data/temporal.log >&2
+      [ "${NAMES[$i]}" = temporal ] && tail -n 30 "$DATA_DIR/temporal.log" >&2
       stop_all
       exit 1
     fi
   done
 }
+
+# --- PostgreSQL (or the embedded PGlite) + migrations ---------------------------------
+if [ "$EMBEDDED_DB" = 1 ]; then
+  ! tcp_open 127.0.0.1 "$PGLITE_PORT" || die "port $PGLITE_PORT (embedded database) is in use; set PGLITE_PORT, or DATABASE_URL for a PostgreSQL server"
+  say "no DATABASE_URL: starting the embedded database (PGlite, $DATA_DIR/pglite) on 127.0.0.1:$PGLITE_PORT"
+  export PGLITE_PORT PGLITE_DIR="$DATA_DIR/pglite"
+  spawn pglite "$TSX" src/cli/pglite.ts
+  for i in $(seq 1 240); do
+    check_children
+    tcp_open 127.0.0.1 "$PGLITE_PORT" && break
+    [ "$i" -lt 240 ] || die "the embedded database did not listen on port $PGLITE_PORT within 120 s"
+    sleep 0.5
+  done
+else
+  read -r PG_HOST PG_PORT < <(node -e 'const u = new URL(process.argv[1]); console.log(u.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1", u.port || 5432)' "$DATABASE_URL") ||
+    die "DATABASE_URL is not a URL: $DATABASE_URL"
+  ensure_postgres "$PG_HOST" "$PG_PORT"
+fi
+say "migrating the database"
+"$TSX" src/cli/migrate.ts
 
 # --- Temporal ----------------------------------------------------------------------------
 T_HOST="${TEMPORAL_ADDRESS%:*}"
@@ -215,11 +238,14 @@ else
   ! tcp_open 127.0.0.1 "$TEMPORAL_UI_PORT" || die "port $TEMPORAL_UI_PORT (Temporal Web UI) is in use; set TEMPORAL_UI_PORT"
   sa_flags=()
   for spec in "${SA_SPECS[@]}"; do sa_flags+=(--search-attribute "$spec"); done
-  say "starting the Temporal dev server at $TEMPORAL_ADDRESS (log: .data/temporal.log, state: .data/temporal.sqlite)"
+  say "starting the Temporal dev server at $TEMPORAL_ADDRESS (log: $DATA_DIR/temporal.log, state: $DATA_DIR/temporal.sqlite)"
   set -m
+  # The Web UI decodes payloads through the API's codec server (operators paste their token
+  # in the UI's codec settings, docs/operations.md).
   "$TEMPORAL" server start-dev --ip 127.0.0.1 --port "$T_PORT" --ui-port "$TEMPORAL_UI_PORT" \
-    --db-filename .data/temporal.sqlite --namespace "$TEMPORAL_NAMESPACE" "${sa_flags[@]}" \
-    >> .data/temporal.log 2>&1 &
+    --ui-codec-endpoint "$PUBLIC_BASE_URL/codec" \
+    --db-filename "$DATA_DIR/temporal.sqlite" --namespace "$TEMPORAL_NAMESPACE" "${sa_flags[@]}" \
+    >> "$DATA_DIR/temporal.log" 2>&1 &
   PIDS+=("$!")
   NAMES+=(temporal)
   set +m
@@ -230,7 +256,7 @@ fi
 for i in $(seq 1 180); do
   check_children
   if missing="$(missing_search_attributes)" && [ -z "$missing" ]; then break; fi
-  [ "$i" -lt 180 ] || die "Temporal at $TEMPORAL_ADDRESS was not ready within 90 s (see .data/temporal.log)"
+  [ "$i" -lt 180 ] || die "Temporal at $TEMPORAL_ADDRESS was not ready within 90 s (see $DATA_DIR/temporal.log)"
   sleep 0.5
 done
 say "Temporal is ready; search attributes: ${SA_SPECS[*]}"
@@ -260,7 +286,7 @@ cat << EOF
   Metrics:          http://127.0.0.1:$METRICS_PORT/metrics
   Temporal Web UI:  $ui_line
   Temporal:         $TEMPORAL_ADDRESS, namespace $TEMPORAL_NAMESPACE
-  Database:         ${DATABASE_URL%%\?*}
+  Database:         ${DATABASE_URL%%\?*}$([ "$EMBEDDED_DB" = 1 ] && echo "  (embedded PGlite in $DATA_DIR/pglite; set DATABASE_URL for PostgreSQL)")
   WEBHOOK_ALLOW_PRIVATE_NETWORKS=$WEBHOOK_ALLOW_PRIVATE_NETWORKS (local default: webhooks may go to 127.0.0.1)
   Next: create an organization and follow the curl walk-through in README.md
         npm run --silent admin -- create-org --name Acme --admin-email you@example.com

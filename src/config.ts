@@ -1,5 +1,6 @@
 // Configuration from the environment, validated once at start: a wrong value stops the
 // process with one line naming the variable instead of failing later in a request.
+import { embeddedDatabaseUrl } from './db/defaultUrl';
 import { z } from 'zod';
 import { loadSigningKey } from './domain/ledgerCheckpoint';
 import { RATE_LIMIT_RE } from './domain/tokenBucket';
@@ -19,14 +20,15 @@ const secondsList = z
 const rateLimit = z.string().regex(RATE_LIMIT_RE, 'must be "off" or N/period like 60/1m');
 
 export const configSchema = z.object({
-  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/kyc'),
+  /** Unset: the embedded PGlite server of `npm start` (src/db/defaultUrl.ts). */
+  DATABASE_URL: z.string().url().default(embeddedDatabaseUrl()),
   TEMPORAL_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('kyc-journeys'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   PUBLIC_BASE_URL: z.string().url().optional(),
   AUDIT_HMAC_KEY: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)'),
-  /** Wraps the payload codec's data keys (docs/security.md). Rotation: the old one moves to _PREVIOUS. */
+  /** Wraps the payload codec's data keys (docs/architecture.md ("Payload encryption")). Rotation: the old one moves to _PREVIOUS. */
   PAYLOAD_MASTER_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hexadecimal characters (openssl rand -hex 32)'),
   PAYLOAD_MASTER_KEY_PREVIOUS: z
     .string()

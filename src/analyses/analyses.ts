@@ -103,6 +103,9 @@ export async function createStandaloneAnalysis(
       purge_at: purgeAt,
       workflow_pending: true,
     });
+    const response = { id: analysisId, sessionId: null, entityId, correlationId: body.correlationId ?? null, status: body.status, createdAt: now.toISOString() };
+    await options.checkpoint?.save(trx, response);
+    // Last write of the transaction: the ledger head stays locked only until the commit.
     await appendAuditEvent(trx, deps.auditKey, {
       ...caller,
       action: 'analysis.create',
@@ -110,8 +113,6 @@ export async function createStandaloneAnalysis(
       resource: { type: 'analysis', id: analysisId },
       changes: { status: body.status, kind: body.kind, entityId, sessionId: null },
     });
-    const response = { id: analysisId, sessionId: null, entityId, correlationId: body.correlationId ?? null, status: body.status, createdAt: now.toISOString() };
-    await options.checkpoint?.save(trx, response);
     const start: AnalysisWorkflowStart = {
       analysisId,
       organizationId,

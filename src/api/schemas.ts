@@ -79,7 +79,7 @@ export const settingsPatchSchema = (retentionMin: string, linkExpiryMin: string)
 export const retentionPreviewQuery = (retentionMin: string) =>
   z
     .object({
-      dataRetention: z.string({ error: 'is required: a duration like 30d, or null' }).transform((value, ctx) => {
+      dataRetention: z.string({ error: 'is required: a duration like 30d, or null' }).meta({ pattern: '^(?:null|(?:\\d+d)?(?:\\d+h)?(?:\\d+m)?)$', minLength: 1, examples: ['30d', 'null'], description: `a duration (${retentionMin} to 3650d) or the word null` }).transform((value, ctx) => {
         if (value === 'null') return null;
         const checked = checkDurationBounds(value, { min: retentionMin, max: DATA_RETENTION_MAX });
         if (!checked.ok) {
@@ -101,7 +101,7 @@ export const paginationQuery = z.object({
 
 export const listSessionsQuery = paginationQuery
   .extend({
-    status: z.enum(['created', 'in_progress', 'completed', 'expired', 'purged']).optional(),
+    status: z.enum(['pending', 'created', 'in_progress', 'completed', 'expired', 'purged']).optional(),
     verdict: z.enum(['ai_approved', 'ai_rejected', 'verify', 'user_approved', 'user_rejected']).optional(),
     correlationId: z.string().max(200).optional(),
   })

@@ -1,5 +1,6 @@
 // Bootstrap without HTTP: `npm run --silent admin -- create-org --name NAME --admin-email EMAIL`
 // prints {"organizationId","apiKey","adminToken"} as one JSON line.
+import { embeddedDatabaseUrl } from '../db/defaultUrl';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { loadConfigOrExit } from '../config';
@@ -30,7 +31,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join('; ')}\n${usage}\n`);
     return 2;
   }
-  const db = createDb(process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/kyc', { max: 1 });
+  const db = createDb(process.env.DATABASE_URL || embeddedDatabaseUrl(), { max: 1 });
   try {
     const org = await createOrganization(db, { name: parsed.data.name, adminEmail: parsed.data['admin-email'] });
     process.stdout.write(`${JSON.stringify({ organizationId: org.organizationId, apiKey: org.apiKey, adminToken: org.adminToken })}\n`);

@@ -1,12 +1,14 @@
 // `npm run migrate`: create the database if missing and apply every migration, as the owner
-// (MIGRATION_DATABASE_URL, else DATABASE_URL). With APP_DATABASE_ROLE set, that role then gets
-// the application's privileges (src/db/appRole.ts): the API and workers connect with it.
+// (MIGRATION_DATABASE_URL, else DATABASE_URL, else the embedded PGlite database of `npm start`).
+// With APP_DATABASE_ROLE set, that role then gets the application's privileges
+// (src/db/appRole.ts): the API and workers connect with it.
 import { grantAppRole } from '../db/appRole';
+import { embeddedDatabaseUrl } from '../db/defaultUrl';
 import { createDb } from '../db/knex';
 import { ensureDatabase, migrateLatest } from '../db/migrate';
 
 async function main(): Promise<void> {
-  const url = process.env.MIGRATION_DATABASE_URL || process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/kyc';
+  const url = process.env.MIGRATION_DATABASE_URL || process.env.DATABASE_URL || embeddedDatabaseUrl();
   await ensureDatabase(url);
   const applied = await migrateLatest(url);
   const role = process.env.APP_DATABASE_ROLE;

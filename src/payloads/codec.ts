@@ -5,7 +5,7 @@
 import type { Payload, PayloadCodec, SerializationContext } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { open, seal } from '../domain/aesGcm';
-import type { DataKeyStore } from './keyStore';
+import type { DataKey, DataKeyStore } from './keyStore';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';
@@ -21,7 +21,10 @@ export class EncryptionCodec implements PayloadCodec {
 
   async encode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
     if (payloads.length === 0) return payloads;
-    const { id, key } = await this.keys.keyForWorkflow(context?.workflowId);
+    return this.encodeWith(await this.keys.keyForWorkflow(context?.workflowId), payloads);
+  }
+
+  async encodeWith({ id, key }: DataKey, payloads: Payload[]): Promise<Payload[]> {
     return payloads.map((p) => ({
       metadata: { encoding: utf8(ENCRYPTED_ENCODING), [KEY_ID_METADATA]: utf8(id) },
       data: seal(key, temporal.api.common.v1.Payload.encode(p).finish(), id),

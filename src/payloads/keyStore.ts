@@ -10,8 +10,8 @@ export const KEY_CACHE_TTL_MS = 10_000;
 const KEY_CACHE_MAX = 2_000;
 
 export class KeyDestroyedError extends Error {
-  constructor(keyId: string) {
-    super(`key destroyed: data key ${keyId} was deleted when its record was purged; this payload can no longer be decrypted`);
+  constructor(keyId: string, scope: string) {
+    super(`key destroyed: data key ${keyId} (${scope}) was deleted when its record was purged; this payload can no longer be decrypted`);
     this.name = 'KeyDestroyedError';
   }
 }
@@ -85,13 +85,17 @@ class TtlCache<V> {
 }
 
 export class DataKeyStore {
-  private readonly byScope = new TtlCache<DataKey>(KEY_CACHE_MAX, KEY_CACHE_TTL_MS);
-  private readonly byId = new TtlCache<DataKey>(KEY_CACHE_MAX, KEY_CACHE_TTL_MS);
+  private readonly byScope: TtlCache<DataKey>;
+  private readonly byId: TtlCache<DataKey>;
 
   constructor(
     private readonly db: Db,
     readonly master: MasterKeys,
-  ) {}
+    options: { cacheTtlMs?: number } = {},
+  ) {
+    this.byScope = new TtlCache<DataKey>(KEY_CACHE_MAX, options.cacheTtlMs ?? KEY_CACHE_TTL_MS);
+    this.byId = new TtlCache<DataKey>(KEY_CACHE_MAX, options.cacheTtlMs ?? KEY_CACHE_TTL_MS);
+  }
 
   /** The key that encrypts new payloads of a workflow. */
   async keyForWorkflow(workflowId: string | undefined): Promise<DataKey> {
@@ -130,8 +134,15 @@ export class DataKeyStore {
     if (cached) return cached;
     const row = /^[0-9a-f-]{36}$/i.test(id) ? await this.db<DataKeyRow>('data_keys').where({ id }).first() : undefined;
     if (!row) throw new UnknownKeyError(id);
-    if (!row.wrapped_key) throw new KeyDestroyedError(id);
+    if (!row.wrapped_key) throw new KeyDestroyedError(id, row.scope);
     return this.remember(row);
+  }
+
+  /** Which record a payload's key belongs to, and whether it still exists (codec server). */
+  async describeKey(id: string): Promise<{ scope: KeyScope; organizationId: string | null; destroyed: boolean } | null> {
+    const row = /^[0-9a-f-]{36}$/i.test(id) ? await this.db<DataKeyRow>('data_keys').where({ id }).first('scope', 'wrapped_key') : undefined;
+    if (!row) return null;
+    return { scope: row.scope, organizationId: await this.organizationOf(row.scope), destroyed: !row.wrapped_key };
   }
 
   /** The organization a key belongs to (null for the deployment key or an unknown record). */
@@ -154,14 +165,16 @@ export class DataKeyStore {
    * Master key rotation: re-wraps every live data key under the current master key. Payloads
    * stay as they are (their data keys do not change). Returns how many keys were re-wrapped.
    */
-  async rewrapAll(batchSize = 500): Promise<number> {
+  async rewrapAll(options: { batchSize?: number; scopes?: KeyScope[] } = {}): Promise<number> {
     let count = 0;
     for (;;) {
-      const rows = await this.db<DataKeyRow>('data_keys')
+      const query = this.db<DataKeyRow>('data_keys');
+      if (options.scopes) query.whereIn('scope', options.scopes);
+      const rows = await query
         .whereNotNull('wrapped_key')
         .whereNot({ master_key_id: this.master.current.id })
         .orderBy('id')
-        .limit(batchSize);
+        .limit(options.batchSize ?? 500);
       if (rows.length === 0) return count;
       for (const row of rows) {
         const key = this.master.unwrap(row.id, row.wrapped_key!, row.master_key_id!);

@@ -180,13 +180,6 @@ export async function createSession(deps: SessionDeps, caller: Caller, body: Cre
       status: 'pending',
       created_at: createdAt,
     });
-    await appendAuditEvent(trx, deps.auditKey, {
-      ...caller,
-      action: 'session.create',
-      category: 'creation',
-      resource: { type: 'session', id: sessionId },
-      changes: { linkExpiry, linkExpiresAt: linkExpiresAt.toISOString(), entityId, purgeAt: purgeAt?.toISOString() ?? null },
-    });
     const response = createdSessionBody({
       sessionId,
       entityId,
@@ -197,6 +190,14 @@ export async function createSession(deps: SessionDeps, caller: Caller, body: Cre
       createdAt,
     });
     await options.checkpoint?.save(trx, response);
+    // Last write of the transaction: the ledger head stays locked only until the commit.
+    await appendAuditEvent(trx, deps.auditKey, {
+      ...caller,
+      action: 'session.create',
+      category: 'creation',
+      resource: { type: 'session', id: sessionId },
+      changes: { linkExpiry, linkExpiresAt: linkExpiresAt.toISOString(), entityId, purgeAt: purgeAt?.toISOString() ?? null },
+    });
     const input: SessionWorkflowStart = {
       sessionId,
       organizationId,

@@ -103,7 +103,7 @@ export class ApiClient {
 
   /** Retries transient answers until a definitive one; throws GaveUp after the deadline. */
   async call(method: string, path: string, opts: CallOptions = {}): Promise<Answer> {
-    const deadline = Date.now() + (opts.deadlineMs ?? 6 * 60_000);
+    const deadline = Date.now() + (opts.deadlineMs ?? 3 * 60_000);
     let wait = 250;
     let last = 'nothing';
     for (;;) {
@@ -123,8 +123,20 @@ export class ApiClient {
   }
 }
 
-/** 409 answered while the first request with the same Idempotency-Key has not finished. */
-export const idempotencyInProgress = (a: Answer): boolean => a.status === 409 && /in progress/i.test(String(a.body?.detail ?? ''));
+/**
+ * 409 answered while the first request with the same Idempotency-Key has not finished: worth
+ * retrying for a while (the first one may still commit), not forever: a key left "in progress"
+ * by a request that died midway is reported as unanswered after `forMs`.
+ */
+export function idempotencyInProgress(forMs = 60_000): (a: Answer) => boolean {
+  let first: number | null = null;
+  return (a) => {
+    if (!(a.status === 409 && /in progress/i.test(String(a.body?.detail ?? '')))) return false;
+    first ??= Date.now();
+    if (Date.now() - first < forMs) return true;
+    throw new GaveUp(`Idempotency-Key still "in progress" ${forMs / 1000} s after its first 409: ${String(a.body?.detail)}`);
+  };
+}
 
 export async function pool<T>(items: T[], concurrency: number, run: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;

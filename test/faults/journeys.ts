@@ -140,7 +140,7 @@ export async function createSession(api: ApiClient, org: Org, s: SessionRecord, 
         userInput: { firstName: `${s.marker}-FIRST`, lastName: `${s.marker}-LAST`, birthDate: '1990-01-01' },
         ...(s.plan.linkExpiry ? { linkExpiry: s.plan.linkExpiry } : {}),
       },
-      retryIf: idempotencyInProgress,
+      retryIf: idempotencyInProgress(),
       deadlineMs,
     }),
   );

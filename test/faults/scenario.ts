@@ -50,7 +50,7 @@ export class ScenarioRun {
    * been received, or the (generous) deadline passes; what is still missing then is noted
    * and the final checks report it.
    */
-  async awaitRecovery(deadlineMs = 5 * 60_000): Promise<void> {
+  async awaitRecovery(deadlineMs = 3 * 60_000): Promise<void> {
     const deadline = Date.now() + deadlineMs;
     let last: string[] = [];
     for (;;) {

@@ -90,3 +90,24 @@ export function unencryptedPayloads(history: ReadHistory): HistoryPayload[] {
   );
 }
 
+
+/**
+ * Replaces every encrypted payload of a history by its decoded form, in place: replay tests
+ * then run without keys, and captured fixtures stay replayable once the test database is gone.
+ */
+export async function decodeHistoryInPlace(history: unknown, keys: DataKeyStore): Promise<void> {
+  const codec = new EncryptionCodec(keys);
+  const visit = async (node: unknown): Promise<void> => {
+    if (typeof node !== 'object' || node === null || isBytes(node)) return;
+    if (isPayload(node)) {
+      if (isEncrypted(node)) {
+        const plain = await codec.decodeOne(node);
+        node.metadata = plain.metadata;
+        node.data = plain.data;
+      }
+      return;
+    }
+    for (const v of Object.values(node)) await visit(v);
+  };
+  await visit(history);
+}

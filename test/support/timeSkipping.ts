@@ -14,18 +14,19 @@ export interface TimeSkippingSystem {
   env: TestWorkflowEnvironment;
   config: Config;
   db: Db;
+  keys: DataKeyStore;
   worker: Worker;
   stop(): Promise<void>;
 }
 
 export async function startTimeSkippingSystem(
   overrides: Record<string, string> = {},
-  options: { clock?: () => Date } = {},
+  options: { clock?: () => Date; keys?: (db: Db, master: MasterKeys) => DataKeyStore } = {},
 ): Promise<TimeSkippingSystem> {
   quietTemporalRuntime();
   const config = testConfig(overrides);
   const db = createDb(config.DATABASE_URL);
-  const keys = new DataKeyStore(db, MasterKeys.fromConfig(config));
+  const keys = (options.keys ?? ((d, m) => new DataKeyStore(d, m)))(db, MasterKeys.fromConfig(config));
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER_PATH! } },
     client: { dataConverter: dataConverter(keys) },
@@ -37,6 +38,7 @@ export async function startTimeSkippingSystem(
     env,
     config,
     db,
+    keys,
     worker,
     async stop() {
       worker.shutdown();

@@ -29,7 +29,21 @@ export const openApiPath = (expressPath: string) => expressPath.replace(/:(\w+)/
 export function buildOpenApiDocument(bounds?: RegistryBounds): JsonSchema {
   const routes = apiRoutes(bounds);
   const convert = (schema: z.ZodType, io: 'input' | 'output'): JsonSchema =>
-    stripSchemaKey(z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12', reused: 'inline', cycles: 'throw' }) as JsonSchema);
+    stripSchemaKey(
+      z.toJSONSchema(schema, {
+        io,
+        unrepresentable: 'any',
+        target: 'draft-2020-12',
+        reused: 'inline',
+        cycles: 'throw',
+        // zod's email check is its pattern, which the document carries; JSON Schema's "email"
+        // format is another (stricter) definition, so it is left out rather than contradicted.
+        override: (ctx) => {
+          const json = ctx.jsonSchema as JsonSchema;
+          if (json.format === 'email' && json.pattern) delete json.format;
+        },
+      }) as JsonSchema,
+    );
 
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
@@ -83,7 +97,8 @@ function operation(route: RouteSpec, convert: (s: z.ZodType, io: 'input' | 'outp
   const responses: Record<string, JsonSchema> = {};
   for (const [status, spec] of Object.entries(route.responses)) {
     const content: Record<string, JsonSchema> = {};
-    if (spec.schema) content['application/json'] = { schema: convert(spec.schema, 'output') };
+    if (spec.schema === problemResponse) content['application/problem+json'] = { schema: { $ref: '#/components/schemas/Problem' } };
+    else if (spec.schema) content['application/json'] = { schema: convert(spec.schema, 'output') };
     for (const [type, media] of Object.entries(spec.content ?? {})) content[type] = media.schema ? { schema: convert(media.schema, 'output') } : {};
     responses[status] = { description: spec.description, ...(Object.keys(content).length ? { content } : {}) };
   }

@@ -174,24 +174,19 @@ export const deliveryResponse = z
   });
 
 const role = z.enum(['admin', 'analyst', 'auditor']);
-const tokenExpiresAt = nullableInstant.describe('when the token stops working (OPERATOR_TOKEN_TTL); null: no expiry');
-export const operatorResponse = z.object({
-  id,
-  email: z.string(),
-  role,
-  disabled: z.boolean(),
-  disabledAt: nullableInstant,
-  createdAt: instant,
-  token: z.string().optional().describe('a fresh token, shown once, when the operator is re-enabled'),
-  tokenExpiresAt: tokenExpiresAt.optional(),
+export const operatorResponse = z.object({ id, email: z.string(), role, disabled: z.boolean(), disabledAt: nullableInstant, createdAt: instant });
+/** PATCH answers: re-enabling an operator issues a new token, shown once. */
+export const updatedOperatorResponse = operatorResponse.extend({
+  token: z.string().optional().describe('only when re-enabled: a new token, shown once'),
+  tokenExpiresAt: nullableInstant.optional(),
 });
-export const rotatedOperatorTokenResponse = z.object({ id, token: z.string().describe('shown once'), tokenExpiresAt });
+export const rotatedOperatorTokenResponse = z.object({ id, token: z.string(), tokenExpiresAt: nullableInstant });
 export const createdOperatorResponse = z.object({
   id,
   email: z.string(),
   role,
   token: z.string().nullable().describe('shown once; null on an Idempotency-Key replay'),
-  tokenExpiresAt: tokenExpiresAt.optional(),
+  tokenExpiresAt: nullableInstant.optional(),
   createdAt: instant,
 });
 export const apiKeyResponse = z

@@ -182,11 +182,11 @@ export function apiRoutes(bounds: RegistryBounds = { linkExpiryMin: '1m', retent
     },
     {
       method: 'patch', path: '/v1/operators/:id', tag: 'Operators', summary: "Change an operator's role or disable it",
-      callers: ['admin'], params: idParam, body: updateOperatorSchema, bodyRequired: true, responses: { 200: ok('the operator', R.operatorResponse) },
+      callers: ['admin'], params: idParam, body: updateOperatorSchema, bodyRequired: true, responses: { 200: ok('the operator', R.updatedOperatorResponse) },
     },
     {
-      method: 'post', path: '/v1/operators/:id/token', tag: 'Operators', summary: "Rotate an operator's token (the old one stops at once)",
-      callers: ['admin'], params: idParam, responses: { 201: ok('the new token, shown once', R.rotatedOperatorTokenResponse) },
+      method: 'post', path: '/v1/operators/:id/token', tag: 'Operators', summary: "Rotate an operator's token (the old one stops at once; the new one shown once)",
+      callers: ['admin'], params: idParam, responses: { 201: ok('the new token', R.rotatedOperatorTokenResponse) },
     },
     {
       method: 'post', path: '/v1/api-keys', tag: 'Operators', summary: 'Create an API key (shown once)',
@@ -243,12 +243,9 @@ export function apiRoutes(bounds: RegistryBounds = { linkExpiryMin: '1m', retent
       callers: ['public'], responses: { 200: ok('ready', R.readinessResponse), 503: ok('not ready', R.readinessResponse) },
     },
     {
-      method: 'get', path: '/metrics', tag: 'Operations', summary: 'Prometheus metrics (bearer METRICS_TOKEN; 404 when only METRICS_PORT serves them)',
-      callers: ['public'],
-      responses: {
-        200: { description: 'Prometheus text', content: { 'text/plain': { schema: z.string() } } },
-        401: { description: 'METRICS_TOKEN is set and was not sent', content: { 'application/problem+json': { schema: R.problemResponse } } },
-      },
+      method: 'get', path: '/metrics', tag: 'Operations', summary: 'Prometheus metrics',
+      description: 'Here only behind METRICS_TOKEN (Authorization: Bearer <METRICS_TOKEN>), else 404; METRICS_PORT serves it on a listener of its own.',
+      callers: ['public'], responses: { 401: { description: 'METRICS_TOKEN missing or wrong', schema: R.problemResponse }, 404: { description: 'not served on this listener', schema: R.problemResponse }, 200: { description: 'Prometheus text', content: { 'text/plain': { schema: z.string() } } } },
     },
     {
       method: 'get', path: '/openapi.json', tag: 'Operations', summary: 'This document',

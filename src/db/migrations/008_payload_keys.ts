@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 
-// Data keys of the payload codec (docs/security.md): one per session, standalone analysis and
+// Data keys of the payload codec (docs/architecture.md ("Payload encryption")): one per session, standalone analysis and
 // organization, plus one for the deployment, each wrapped (AES-256-GCM) by the master key named
 // in master_key_id. A purge sets wrapped_key to NULL in the record's own transaction and keeps
 // the row as a tombstone, so decoding says "key destroyed" and no new key is ever made for it.

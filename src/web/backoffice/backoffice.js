@@ -174,6 +174,7 @@ function fillSettings(s) {
   writeDuration('sessionLinkExpiry', s.sessionLinkExpiry);
   syncRetentionInputs();
   describeChanges();
+  $('#panel-settings').dataset.loaded = 'true';
 }
 
 async function loadSettings() {

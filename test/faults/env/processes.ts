@@ -83,12 +83,14 @@ export class ManagedProcess {
     });
   }
 
-  /** The fault: no shutdown, no cleanup, the whole group at once. */
+  /** The fault: no shutdown, no cleanup, the whole group at once; resolves once none of it is left. */
   async kill(): Promise<void> {
     if (!this.child) return;
     this.stopping = true;
-    killGroup(this.child.pid, 'SIGKILL');
+    const pgid = this.child.pid;
+    killGroup(pgid, 'SIGKILL');
     await this.exited;
+    await groupGone(pgid);
   }
 
   /** A graceful stop: SIGTERM, then SIGKILL after `graceMs`. */
@@ -99,6 +101,7 @@ export class ManagedProcess {
     const timer = setTimeout(() => killGroup(this.child?.pid, 'SIGKILL'), graceMs);
     await this.exited;
     clearTimeout(timer);
+    await groupGone(this.child?.pid);
   }
 
   /** Resolves when `ready` holds; fails early, with the log's tail, if the process dies. */
@@ -117,6 +120,19 @@ export class ManagedProcess {
     const log = fs.readFileSync(this.spec.logFile, 'utf8');
     const lastStart = log.lastIndexOf('\n==== ');
     return log.slice(lastStart).includes(text);
+  }
+}
+
+/** Resolves once no process of the group is left (its leader's exit comes first). */
+async function groupGone(pgid: number | undefined): Promise<void> {
+  if (pgid === undefined) return;
+  for (let i = 0; i < 600; i++) {
+    try {
+      process.kill(-pgid, 0);
+    } catch {
+      return;
+    }
+    await sleep(50);
   }
 }
 

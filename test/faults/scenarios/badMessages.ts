@@ -58,7 +58,7 @@ export const badMessages: Scenario = {
 
     s.log(`sent ${malformedSent} malformed signals, ${cancelled.length} cancels, ${terminated.length} terminates`);
     s.notes.push(`${malformedSent} malformed signals, ${cancelled.length} cancels, ${terminated.length} terminates`);
-    await s.awaitRecovery(4 * 60_000);
+    await s.awaitRecovery();
 
     const decided = malformed.filter((x) => x.decision?.acked).length;
     s.extraChecks.push({
