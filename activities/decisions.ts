@@ -149,7 +149,14 @@ export function createDecisionActivities({ db, config }: { db: Db; config: { AUD
           action: 'analysis.decision',
           category: 'decision',
           resource: { type: 'analysis', id: analysis.id },
-          changes: { status: { before, after: d.newStatus }, sessionId: analysis.session_id, commentId, source: d.commentId ? 'api' : 'temporal' },
+          changes: {
+            status: { before, after: d.newStatus },
+            sessionId: analysis.session_id,
+            commentId,
+            source: d.commentId ? 'api' : 'temporal',
+            // Provenance stamped by the workflow on signals: not something the sender can claim away.
+            ...((input.decision as { via?: unknown }).via === 'temporal' ? { via: 'temporal' } : {}),
+          },
           outcome: 'success',
           idempotencyKey: auditKey,
           ...context,

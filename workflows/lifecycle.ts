@@ -150,7 +150,13 @@ export class DecisionQueue {
       this.refused.push(checked.refusal);
       return;
     }
-    this.items.push({ decision: decision as AnalystDecision, key: `signal:${uuid4()}` });
+    // Only the Temporal UI/CLI signal (the API sends an update): the ledger records that door,
+    // whatever the signal claims about itself (issue 12).
+    const marked =
+      patched('security-signal-provenance') && typeof decision === 'object' && decision !== null
+        ? { ...(decision as AnalystDecision), via: 'temporal' as const }
+        : (decision as AnalystDecision);
+    this.items.push({ decision: marked, key: `signal:${uuid4()}` });
   }
 
   /** A decision taken out by an interrupted applier goes back to the front. */

@@ -26,6 +26,8 @@ export const analystDecisionSchema = requestContextSchema.extend({
   operatorId: z.uuid(),
   comment: z.string().max(5000).optional(),
   commentId: z.uuid().optional(),
+  /** Set by the workflow on a decision that arrived as a signal (the Temporal UI/CLI door). */
+  via: z.literal('temporal').optional(),
 });
 
 /**

@@ -134,7 +134,7 @@ test('the analystDecision signal sent with the temporal CLI is recorded like a R
   expect((await sys.db('sessions').where({ id: session.id }).first()).verdict).toBe('user_rejected');
   const [event] = await decisionEvents(org.organizationId);
   expect(event).toMatchObject({ outcome: 'success', actor_id: analyst.id, resource_id: analysis.id });
-  expect(event.changes).toMatchObject({ source: 'temporal', status: { before: 'verify', after: 'user_rejected' } });
+  expect(event.changes).toMatchObject({ source: 'temporal', via: 'temporal', status: { before: 'verify', after: 'user_rejected' } });
   // The typed comment is in the signal the operator sent and in the input of the activity that
   // stores it, nowhere after (only its id continues); the correlation id is nowhere.
   const history = await readHistory(sys.client, sessionWorkflowId(session.id), sys.keys);
