@@ -4,6 +4,7 @@ import { createRetentionActivities } from '../../activities/retention';
 import { log } from '../log';
 import { page } from '../api/pagination';
 import { problems } from '../api/problem';
+import { analysisUiMetadata } from '../temporal/uiMetadata';
 import type { CreateStandaloneAnalysisBody } from '../api/schemas';
 import { appendAuditEvent, type AuditActor, type AuditContext } from '../audit/ledger';
 import type { Db } from '../db/knex';
@@ -191,7 +192,7 @@ export async function startAnalysisWorkflow(temporal: Client, taskQueue: string,
         ...(purgeAt ? [{ key: PurgeAt, value: purgeAt }] : []),
         ...(correlationId ? [{ key: CorrelationId, value: correlationId }] : []),
       ],
-      staticSummary: `Standalone analysis ${input.analysisId}`,
+      ...analysisUiMetadata({ ...input, purgeAt }),
     }),
   );
 }

@@ -23,6 +23,7 @@ import { page } from '../api/pagination';
 import { appendAuditEvent } from '../audit/ledger';
 import type { Caller } from '../analyses/analyses';
 import { problems } from '../api/problem';
+import { sessionUiMetadata } from '../temporal/uiMetadata';
 import type { CreateSessionBody } from '../api/schemas';
 
 export interface SessionDeps {
@@ -293,8 +294,7 @@ export async function startSessionWorkflow(temporal: Client, taskQueue: string, 
         ...(purgeAt ? [{ key: PurgeAt, value: purgeAt }] : []),
         ...(correlationId ? [{ key: CorrelationId, value: correlationId }] : []),
       ],
-      staticSummary: `Journey session ${input.sessionId}`,
-      staticDetails: `organization ${input.organizationId}`,
+      ...sessionUiMetadata({ ...input, purgeAt }),
     }),
   );
 }
