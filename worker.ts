@@ -4,6 +4,7 @@ import { loadConfigOrExit } from './src/config';
 import { createDb } from './src/db/knex';
 import { log } from './src/log';
 import { createWorker } from './src/temporal/worker';
+import { DataKeyStore, MasterKeys } from './src/payloads/keyStore';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
@@ -15,7 +16,7 @@ async function main(): Promise<void> {
     }),
   });
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
-  const { worker, connection, client } = await createWorker({ config, db });
+  const { worker, connection, client } = await createWorker({ config, db, keys: new DataKeyStore(db, MasterKeys.fromConfig(config)) });
   log.info('worker started', { taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
   await worker.run();
   await connection.close();

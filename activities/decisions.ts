@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { appendAuditEvent, type AuditEventRow } from '../src/audit/ledger';
 import type { Db } from '../src/db/knex';
-import type { NewDelivery } from '../src/webhooks/deliveries';
+import { recordDelivery, type NewDelivery } from '../src/webhooks/deliveries';
 import type { AnalystDecision, DecisionOutcome, DecisionRefusal } from '../workflows/definitions';
 
 export interface RecordDecisionInput {
@@ -12,12 +12,20 @@ export interface RecordDecisionInput {
   organizationId: string;
   /** The workflow's own subject: a decision about anything else is refused. */
   scope: { sessionId: string } | { analysisId: string };
+  /**
+   * Workflows from the erasure patch on: the decision webhook's delivery row is written in the
+   * decision's own transaction (an outbox) and only its id is returned, so the payload with
+   * the customer's correlation id never enters Temporal.
+   */
+  outbox?: boolean;
 }
 
 export interface RecordDecisionResult {
   outcome: DecisionOutcome;
-  /** The decision webhook to send, when the status changed. */
+  /** The decision webhook to send, when the status changed (histories before the outbox). */
   webhook: NewDelivery | null;
+  /** With `outbox`: the recorded delivery to start, when the status changed. */
+  deliveryId?: string | null;
 }
 
 // A signal typed in the Temporal UI can hold anything: check its shape before trusting it.
@@ -66,7 +74,7 @@ export function createDecisionActivities({ db, config }: { db: Db; config: { AUD
             idempotencyKey: auditKey,
             ...context,
           });
-          return { outcome: { accepted: false, reason, message: refusalMessages[reason] }, webhook: null };
+          return { outcome: { accepted: false, reason, message: refusalMessages[reason] }, webhook: null, deliveryId: null };
         };
 
         const parsed = decisionShape.safeParse(input.decision);
@@ -113,17 +121,17 @@ export function createDecisionActivities({ db, config }: { db: Db; config: { AUD
           idempotencyKey: auditKey,
           ...context,
         });
-        return {
-          outcome: {
-            accepted: true,
-            analysisId: analysis.id,
-            newStatus: d.newStatus,
-            decidedAt: event.occurred_at.toISOString(),
-            decidedBy: operator.id,
-            changed,
-          },
-          webhook: changed ? decisionWebhook(input, analysis, d.newStatus) : null,
+        const outcome: DecisionOutcome = {
+          accepted: true,
+          analysisId: analysis.id,
+          newStatus: d.newStatus,
+          decidedAt: event.occurred_at.toISOString(),
+          decidedBy: operator.id,
+          changed,
         };
+        if (!input.outbox) return { outcome, webhook: changed ? decisionWebhook(input, analysis, d.newStatus) : null };
+        const delivery = changed ? await recordDelivery(trx, decisionWebhook(input, analysis, d.newStatus)) : null;
+        return { outcome, webhook: null, deliveryId: delivery?.id ?? null };
       });
     },
   };
@@ -156,20 +164,25 @@ async function replay(trx: Db, input: RecordDecisionInput, prior: AuditEventRow)
   const changes = (prior.changes ?? {}) as { reason?: DecisionRefusal; status?: { before: string; after: string } };
   if (prior.outcome === 'failure') {
     const reason = changes.reason ?? 'invalid_input';
-    return { outcome: { accepted: false, reason, message: refusalMessages[reason] }, webhook: null };
+    return { outcome: { accepted: false, reason, message: refusalMessages[reason] }, webhook: null, deliveryId: null };
   }
   const status = changes.status!;
   const changed = status.before !== status.after;
-  const analysis = await trx('analyses').where({ id: prior.resource_id }).first();
-  return {
-    outcome: {
-      accepted: true,
-      analysisId: prior.resource_id,
-      newStatus: status.after as 'user_approved' | 'user_rejected',
-      decidedAt: prior.occurred_at.toISOString(),
-      decidedBy: prior.actor_id,
-      changed,
-    },
-    webhook: changed ? decisionWebhook(input, analysis, status.after) : null,
+  const outcome: DecisionOutcome = {
+    accepted: true,
+    analysisId: prior.resource_id,
+    newStatus: status.after as 'user_approved' | 'user_rejected',
+    decidedAt: prior.occurred_at.toISOString(),
+    decidedBy: prior.actor_id,
+    changed,
   };
+  if (input.outbox) {
+    // The first run wrote the delivery in the same transaction as the ledger event.
+    const delivery = changed
+      ? await trx('webhook_deliveries').where({ organization_id: input.organizationId, event_key: `decision:${input.decisionKey}` }).first('id')
+      : null;
+    return { outcome, webhook: null, deliveryId: delivery?.id ?? null };
+  }
+  const analysis = await trx('analyses').where({ id: prior.resource_id }).first();
+  return { outcome, webhook: changed ? decisionWebhook(input, analysis, status.after) : null };
 }

@@ -1,4 +1,5 @@
 import type { Db } from '../src/db/knex';
+import type { DataKeyStore } from '../src/payloads/keyStore';
 import { createDecisionActivities } from './decisions';
 import { createRearmActivities } from './rearm';
 import { createReconcileActivities } from './reconcile';
@@ -6,7 +7,12 @@ import { createRetentionActivities } from './retention';
 import { createSessionActivities } from './sessions';
 import { createWebhookActivities, WebhookDeps } from './webhooks';
 
-export type ActivityDeps = WebhookDeps & { db: Db; config: WebhookDeps['config'] & { AUDIT_HMAC_KEY: string } };
+export type ActivityDeps = WebhookDeps & {
+  db: Db;
+  /** The codec's key store: a purge makes this process forget the destroyed key at once. */
+  keys?: DataKeyStore;
+  config: WebhookDeps['config'] & { AUDIT_HMAC_KEY: string };
+};
 
 /** Every activity the worker registers, built from its dependencies so tests can inject them. */
 export function createActivities(deps: ActivityDeps) {

@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
 import type { Db } from '../src/db/knex';
 import { OrganizationId } from '../src/temporal/searchAttributes';
@@ -47,8 +47,9 @@ export interface AttemptSummary {
   stopRetrying: boolean;
 }
 
+// Ledger checkpoints go with decisions (the back-office events), else to the session-end URL.
 const urlFor = (event: string, s: { sessionEndWebhookUrl: string | null; decisionWebhookUrl: string | null }) =>
-  event === 'decision' ? s.decisionWebhookUrl : s.sessionEndWebhookUrl;
+  event === 'decision' ? s.decisionWebhookUrl : event === 'audit_checkpoint' ? (s.decisionWebhookUrl ?? s.sessionEndWebhookUrl) : s.sessionEndWebhookUrl;
 
 export function createWebhookActivities({ db, temporal, send, config, clock = () => new Date() }: WebhookDeps) {
   return {
@@ -63,6 +64,21 @@ export function createWebhookActivities({ db, temporal, send, config, clock = ()
         input: { deliveryId: row.id, organizationId: d.organizationId, series: 1, retryDelaysSeconds: config.WEBHOOK_RETRY_DELAYS_SECONDS },
         taskQueue: Context.current().info.taskQueue,
         summary: `${d.event} webhook${d.sessionId ? ` for session ${d.sessionId}` : ''}`,
+      });
+      return { deliveryId: row.id };
+    },
+
+    /**
+     * Starts the delivery workflow of a delivery already recorded (the decision outbox): only
+     * its id crosses Temporal. Idempotent like `dispatchWebhook`.
+     */
+    async startWebhookDelivery(input: { deliveryId: string }): Promise<{ deliveryId: string }> {
+      const row = await findDelivery(db, input.deliveryId);
+      if (!row) throw ApplicationFailure.nonRetryable(`webhook delivery ${input.deliveryId} not found`, 'DeliveryNotFound');
+      await startDeliveryWorkflow(temporal, {
+        input: { deliveryId: row.id, organizationId: row.organization_id, series: 1, retryDelaysSeconds: config.WEBHOOK_RETRY_DELAYS_SECONDS },
+        taskQueue: Context.current().info.taskQueue,
+        summary: `${row.event} webhook${row.session_id ? ` for session ${row.session_id}` : ''}`,
       });
       return { deliveryId: row.id };
     },

@@ -93,7 +93,7 @@ interface Sample {
 async function startApi(databaseUrl: string): Promise<{ child: ChildProcess; port: number; samples: Sample[] }> {
   const child = fork(path.join(__dirname, 'auditExportApi.ts'), [], {
     execArgv: ['--import', 'tsx', '--expose-gc'],
-    env: { ...process.env, DATABASE_URL: databaseUrl, AUDIT_HMAC_KEY: HMAC_KEY },
+    env: { PAYLOAD_MASTER_KEY: '00'.repeat(32), ...process.env, DATABASE_URL: databaseUrl, AUDIT_HMAC_KEY: HMAC_KEY },
   });
   const samples: Sample[] = [];
   child.on('message', (msg: { type: string } & Sample) => {

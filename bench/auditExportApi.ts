@@ -1,6 +1,8 @@
 // The API process of bench/auditExport.ts: the real express app on an ephemeral port, reporting
 // its own memory over IPC so the benchmark measures the server alone (not the client).
 // The ledger routes never touch Temporal, so the Temporal connection is lazy (never opened).
+import { dataConverter } from '../src/payloads/dataConverter';
+import { DataKeyStore, MasterKeys } from '../src/payloads/keyStore';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { createApp } from '../src/api/app';
@@ -13,8 +15,9 @@ async function main(): Promise<void> {
   const config = parseConfig({ ...process.env, PORT: '0', LOG_LEVEL: 'silent' });
   process.env.LOG_LEVEL = 'silent';
   const db = createDb(config.DATABASE_URL);
-  const temporal = new Client({ connection: Connection.lazy({ address: config.TEMPORAL_ADDRESS }) });
-  const server = createApp({ config, db, temporal }).listen(0, '127.0.0.1', () => {
+  const keys = new DataKeyStore(db, MasterKeys.fromConfig(config));
+  const temporal = new Client({ connection: Connection.lazy({ address: config.TEMPORAL_ADDRESS }), dataConverter: dataConverter(keys) });
+  const server = createApp({ config, db, temporal, keys }).listen(0, '127.0.0.1', () => {
     process.send!({ type: 'listening', port: (server.address() as AddressInfo).port });
   });
   // Between chunks of a busy export the event loop still turns, so the timer keeps sampling.

@@ -5,7 +5,8 @@
 //   npm run bench -- --sizes 1000 --cpu-prof bench-results/prof     # with V8 CPU profiles
 //
 // Flags: --sizes, --concurrency (lists), --journeys N (per run, default the size), --ledger-appends N (0 = skip), --ledger-concurrency,
-// --rearm N (retention re-arm on N open sessions, 0 = skip), --cpu-prof DIR, --out FILE.
+// --rearm-open false (skip the re-arm of all open sessions), --rearm N (also on N back-dated
+// sessions of another organization), --cpu-prof DIR, --out FILE.
 //
 // The run starts its own Temporal dev server and PostgreSQL database (test/support/globalSetup),
 // then the product's worker, the product's API and a bare worker as separate node processes;
@@ -28,9 +29,12 @@ import { createDb, type Db } from '../src/db/knex';
 import globalSetup, { stopTestInfrastructure, testRunState } from '../test/support/globalSetup';
 import { WebhookReceiver, type ReceivedRequest } from '../test/support/receiver';
 import { createSessionAt, sessionDeps } from '../test/support/sessions';
-import { addOperator, call, newOrganization, TEST_AUDIT_KEY } from '../test/support/system';
+import { addOperator, call, newOrganization, TEST_AUDIT_KEY, TEST_PAYLOAD_MASTER_KEY } from '../test/support/system';
+import { dataConverter } from '../src/payloads/dataConverter';
+import { DataKeyStore, MasterKeys } from '../src/payloads/keyStore';
 import { freePort, procStats, startNode, waitFor, type NodeProcess, type ProcStats } from './lib/processes';
 import { flag, numberList, percentiles, perSecond, pool, ratio } from './lib/stats';
+import { markdown } from './lib/report';
 
 const argv = process.argv.slice(2);
 const SIZES = numberList(argv, 'sizes', [200]);
@@ -39,7 +43,9 @@ const CONCURRENCY = numberList(argv, 'concurrency', [20]);
 const JOURNEYS = flag(argv, 'journeys') === undefined ? undefined : numberList(argv, 'journeys', [])[0];
 const LEDGER_APPENDS = numberList(argv, 'ledger-appends', [5000])[0];
 const LEDGER_CONCURRENCY = numberList(argv, 'ledger-concurrency', [20])[0];
-const REARM = numberList(argv, 'rearm', [SIZES[0]])[0];
+const REARM = numberList(argv, 'rearm', [0])[0];
+/** Shorten the retention of every session the runs left open, against a signal to every bare one. */
+const REARM_OPEN = flag(argv, 'rearm-open') !== 'false';
 const CPU_PROF = flag(argv, 'cpu-prof');
 const OUT = flag(argv, 'out') ?? path.join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 const LOG_DIR = path.resolve('bench-results', 'logs');
@@ -76,6 +82,20 @@ class Arrivals {
   }
 }
 
+/** 503s answered to the load generator (retried, as a customer would, with the same Idempotency-Key). */
+const unavailable = { retried: 0 };
+
+/** `call`, retrying a 503 after its Retry-After (at most 1 s) up to 20 times. */
+async function callAsCustomer(baseUrl: string, method: string, path: string, opts: Parameters<typeof call>[3] = {}) {
+  for (let attempt = 1; ; attempt++) {
+    const res = await call(baseUrl, method, path, opts);
+    if (res.status !== 503 || attempt >= 20) return res;
+    unavailable.retried += 1;
+    const wait = Math.min(1, Number(res.headers.get('retry-after') ?? 1));
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+  }
+}
+
 function bodyField(field: string) {
   return (r: ReceivedRequest): string | null => {
     try {
@@ -93,7 +113,10 @@ interface Processes {
 }
 
 /** CPU seconds each process spent during `phase` and the RSS after it (peak during it). */
-async function measured<T>(procs: Processes, phase: () => Promise<T>) {
+let phaseLog: Record<string, unknown>[] = [];
+let onPhaseDone: () => void = () => undefined;
+
+async function measured<T>(procs: Processes, phase: () => Promise<T>, label = '') {
   const temporalPid = testRunState().temporal?.pid;
   const before = { api: procStats(procs.api.child.pid), worker: procStats(procs.worker.child.pid), bare: procStats(procs.bare.child.pid), temporal: procStats(temporalPid), loadgen: selfStats() };
   for (const p of Object.values(procs)) p.sampler.read(); // reset peaks
@@ -120,12 +143,33 @@ async function measured<T>(procs: Processes, phase: () => Promise<T>) {
       loadGenerator: after.loadgen.rssMb,
     },
   };
-  return { value, ms, processes };
+  const retried503 = unavailable.retried;
+  unavailable.retried = 0;
+  phaseLog.push({ phase: label, seconds: +(ms / 1000).toFixed(1), retried503, processes });
+  onPhaseDone();
+  return { value, ms, processes: { ...processes, retried503 } };
 }
 
 function selfStats(): ProcStats {
   const u = process.cpuUsage();
   return { rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), cpuSeconds: (u.user + u.system) / 1e6 };
+}
+
+/** The result so far, rewritten after every phase: a run cut short still leaves its figures. */
+function writeResult(output: Record<string, unknown>, cpuProfDir: string | undefined, complete: boolean) {
+  const result = {
+    benchmark: 'npm run bench',
+    date: new Date().toISOString(),
+    command: `npm run bench -- ${argv.join(' ')}`.trim(),
+    complete,
+    machine: machine(),
+    ...output,
+    cpuProfiles: cpuProfDir ?? null,
+    note: 'Temporal dev server (in memory), PostgreSQL, API, worker, bare worker and this load generator share one host; compare the ratios, not the absolute figures',
+  };
+  fs.mkdirSync(path.dirname(path.resolve(OUT)), { recursive: true });
+  fs.writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
+  return result;
 }
 
 async function main(): Promise<void> {
@@ -147,9 +191,14 @@ async function main(): Promise<void> {
     TEMPORAL_TASK_QUEUE: PRODUCT_QUEUE,
     BARE_TASK_QUEUE: BARE_QUEUE,
     AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+    PAYLOAD_MASTER_KEY: TEST_PAYLOAD_MASTER_KEY,
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
     DATA_RETENTION_MIN: '1m',
     LOG_LEVEL: 'warn',
+    // One load generator on one IP is not an abuser: the API's rate limits would measure themselves.
+    RATE_LIMIT_IP: 'off',
+    RATE_LIMIT_UNAUTHENTICATED: 'off',
+    RATE_LIMIT_PRINCIPAL: 'off',
     PORT: String(apiPort),
     PUBLIC_BASE_URL: baseUrl,
   };
@@ -162,8 +211,23 @@ async function main(): Promise<void> {
   };
   const db = createDb(databaseUrl, { max: Math.max(LEDGER_CONCURRENCY, 10) + 2 });
   const connection = await Connection.connect({ address: temporalAddress });
+  // The product's payload codec (bare workflows pass through it unencrypted as well: their
+  // worker has no codec, so the bare side starts through a client without one).
   const client = new Client({ connection, namespace: 'default' });
+  const productClient = new Client({ connection, namespace: 'default', dataConverter: dataConverter(new DataKeyStore(db, MasterKeys.fromConfig({ PAYLOAD_MASTER_KEY: TEST_PAYLOAD_MASTER_KEY }))) });
   const output: Record<string, unknown> = {};
+  // Ctrl-C / SIGTERM: stop the children and the dev server, drop the database, keep the figures.
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) return;
+    stopping = true;
+    say('interrupted: stopping the processes; figures so far are in the output file');
+    void Promise.all(Object.values(procs).map((p) => p.stop()))
+      .then(() => stopTestInfrastructure())
+      .finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const hasPoller = (taskQueue: string) => async () => {
       const d = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, taskQueueType: 1 });
@@ -182,12 +246,26 @@ async function main(): Promise<void> {
     });
     if (settings.status !== 200) throw new Error(`PATCH /v1/settings answered ${settings.status}`);
 
+    // First, while the machine is otherwise idle for this run: it needs no open sessions.
+    if (LEDGER_APPENDS > 0) {
+      say(`ledger: ${LEDGER_APPENDS} appends in one organization at ${LEDGER_CONCURRENCY}`);
+      output.ledger = await ledgerAppendRate(db, LEDGER_APPENDS, LEDGER_CONCURRENCY);
+      writeResult(output, cpuProfDir, false);
+    }
+
     const runs = [];
+    const bareOpen: string[] = []; // arrival keys of the bare workflows left waiting on their timer
     let openProductSessions = 0;
     let productJourneys = 0;
     for (const size of SIZES) {
       for (const concurrency of CONCURRENCY) {
         const tag = `${size}x${concurrency}-${randomUUID().slice(0, 8)}`;
+        phaseLog = [];
+        // A run cut short keeps the phases it finished (throughput = count / seconds).
+        onPhaseDone = () => {
+          output.runInProgress = { sessions: size, concurrency, phases: phaseLog };
+          writeResult(output, cpuProfDir, false);
+        };
         const journeys = Math.min(JOURNEYS ?? size, size);
         const bareUrl = `${receiver.url}/bare`;
 
@@ -198,7 +276,9 @@ async function main(): Promise<void> {
             const t = performance.now();
             await client.workflow.start('bareJourney', { taskQueue: BARE_QUEUE, workflowId: `bare-open-${tag}-${i}`, args: [{ url: bareUrl, id: `open-${tag}-${i}` }] });
             startMs.push(performance.now() - t);
+            bareOpen.push(`open-${tag}-${i}`);
           }),
+          'bare starts',
         );
 
         say(`${size} sessions at ${concurrency}: bare journeys`);
@@ -212,6 +292,7 @@ async function main(): Promise<void> {
             await bareArrivals.wait(id);
             bareJourneyMs.push(performance.now() - t);
           }),
+          'bare journeys',
         );
 
         say(`${size} sessions at ${concurrency}: product creates`);
@@ -219,10 +300,11 @@ async function main(): Promise<void> {
         const productCreates = await measured(procs, () =>
           pool(size, concurrency, async (i) => {
             const t = performance.now();
-            const res = await call(baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: { correlationId: `open-${tag}-${i}` } });
+            const res = await callAsCustomer(baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: { correlationId: `open-${tag}-${i}` }, headers: { 'idempotency-key': `open-${tag}-${i}` } });
             if (res.status !== 201) throw new Error(`POST /v1/sessions answered ${res.status}: ${JSON.stringify(res.body)}`);
             createOnlyMs.push(performance.now() - t);
           }),
+          'product creates',
         );
         openProductSessions += size;
 
@@ -237,30 +319,31 @@ async function main(): Promise<void> {
               into.push(now - t);
               t = now;
             };
-            const created = await call(baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: { correlationId: `journey-${tag}-${i}` } });
+            const created = await callAsCustomer(baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: { correlationId: `journey-${tag}-${i}` }, headers: { 'idempotency-key': `journey-${tag}-${i}` } });
             if (created.status !== 201) throw new Error(`POST /v1/sessions answered ${created.status}: ${JSON.stringify(created.body)}`);
             lap(steps.create);
             const sessionId = created.body.id as string;
             const link = new URL(created.body.link.url as string).pathname;
-            const opened = await call(baseUrl, 'GET', link);
+            const opened = await callAsCustomer(baseUrl, 'GET', link);
             if (opened.status !== 200) throw new Error(`GET ${link} answered ${opened.status}`);
             lap(steps.openLink);
-            const analysis = await call(baseUrl, 'POST', `/v1/sessions/${sessionId}/analyses`, { token: org.apiKey, body: { kind: 'id', status: 'ai_approved' } });
+            const analysis = await callAsCustomer(baseUrl, 'POST', `/v1/sessions/${sessionId}/analyses`, { token: org.apiKey, body: { kind: 'id', status: 'ai_approved' } });
             if (analysis.status !== 201) throw new Error(`POST analyses answered ${analysis.status}: ${JSON.stringify(analysis.body)}`);
             lap(steps.analysis);
-            const completed = await call(baseUrl, 'POST', `${link}/complete`);
+            const completed = await callAsCustomer(baseUrl, 'POST', `${link}/complete`);
             if (completed.status !== 202) throw new Error(`complete answered ${completed.status}: ${JSON.stringify(completed.body)}`);
             lap(steps.complete);
             const sessionEnd = await sessionEnds.wait(sessionId);
             steps.completionToWebhook.push(sessionEnd.at - (performance.timeOrigin + t));
             t = performance.now();
-            const decided = await call(baseUrl, 'POST', `/v1/analyses/${analysis.body.id}/decision`, { token: analyst.token, body: { newStatus: 'user_rejected' } });
+            const decided = await callAsCustomer(baseUrl, 'POST', `/v1/analyses/${analysis.body.id}/decision`, { token: analyst.token, body: { newStatus: 'user_rejected' } });
             if (decided.status !== 200) throw new Error(`decision answered ${decided.status}: ${JSON.stringify(decided.body)}`);
             lap(steps.decision);
             const decision = await decisions.wait(analysis.body.id as string);
             steps.decisionToWebhook.push(decision.at - (performance.timeOrigin + t));
             steps.journey.push(performance.now() - t0);
           }),
+          'product journeys',
         );
         productJourneys += journeys;
 
@@ -291,6 +374,9 @@ async function main(): Promise<void> {
           openProductSessionsAfter: openProductSessions + productJourneys,
         };
         runs.push(run);
+        output.runs = runs;
+        delete output.runInProgress;
+        writeResult(output, cpuProfDir, false);
         say(`${size}@${concurrency}: product ${productJourneysPerSecond}/s vs bare ${bareJourneysPerSecond}/s (x${run.throughput.journeysProductOverBare}); creates ${productCreatesPerSecond}/s vs starts ${bareStartsPerSecond}/s (x${run.throughput.createsProductOverBareStarts})`);
       }
     }
@@ -305,13 +391,14 @@ async function main(): Promise<void> {
     };
 
     output.postgresTables = await tableScans(db);
-    if (LEDGER_APPENDS > 0) {
-      say(`ledger: ${LEDGER_APPENDS} appends in one organization at ${LEDGER_CONCURRENCY}`);
-      output.ledger = await ledgerAppendRate(db, LEDGER_APPENDS, LEDGER_CONCURRENCY);
+    writeResult(output, cpuProfDir, false);
+    if (REARM_OPEN) {
+      say(`retention re-arm of every open session (${openProductSessions + productJourneys}) against a signal to every open bare workflow (${bareOpen.length})`);
+      output.retentionRearmOfOpenSessions = await rearmOpenSessions(db, client, baseUrl, org, bareArrivals, bareOpen, CONCURRENCY[0]);
     }
     if (REARM > 0) {
       say(`retention re-arm on ${REARM} open sessions, against bare signal → activity`);
-      output.retentionRearm = await retentionRearm(db, client, baseUrl, receiver.url, bareArrivals, REARM, CONCURRENCY[0]);
+      output.retentionRearm = await retentionRearm(db, client, productClient, baseUrl, receiver.url, bareArrivals, REARM, CONCURRENCY[0]);
     }
   } finally {
     say('stopping');
@@ -321,19 +408,10 @@ async function main(): Promise<void> {
     await receiver.stop();
     await stopTestInfrastructure();
   }
-  const result = {
-    benchmark: 'npm run bench',
-    date: new Date().toISOString(),
-    command: `npm run bench -- ${argv.join(' ')}`.trim(),
-    machine: machine(),
-    ...output,
-    cpuProfiles: cpuProfDir ?? null,
-    note: 'Temporal dev server (in memory), PostgreSQL, API, worker, bare worker and this load generator share one host; compare the ratios, not the absolute figures',
-  };
-  fs.mkdirSync(path.dirname(path.resolve(OUT)), { recursive: true });
-  fs.writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
+  const result = writeResult(output, cpuProfDir, true);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  say(`written to ${OUT}`);
+  process.stderr.write(`\n${markdown(result)}\n\n`);
+  say(`written to ${OUT} (tables again: npx tsx bench/lib/report.ts ${OUT})`);
 }
 
 async function noLossCounts(db: Db, organizationId: string, receiver: WebhookReceiver, expected: { openSessions: number; journeys: number }) {
@@ -429,18 +507,64 @@ async function ledgerAppendRate(db: Db, count: number, concurrency: number) {
 }
 
 /**
+ * Shortens the bench organization's retention to 1 minute: every session the runs left open
+ * that is older than that is overdue at once. Time until all of those are purged, against the
+ * time for one signal to each open bare workflow to reach its activity's POST.
+ */
+async function rearmOpenSessions(db: Db, client: Client, baseUrl: string, org: { organizationId: string; adminToken: string }, bareArrivals: Arrivals, bareOpen: string[], concurrency: number) {
+  const patchedAt = new Date();
+  const overdue = () => db('sessions').where({ organization_id: org.organizationId }).where('created_at', '<', new Date(patchedAt.getTime() - MIN_MS));
+  const [{ n: overdueCount }] = await overdue().clone().count('* as n');
+  const started = performance.now();
+  const res = await call(baseUrl, 'PATCH', '/v1/settings', { token: org.adminToken, body: { dataRetention: '1m' } });
+  if (res.status !== 200) throw new Error(`PATCH dataRetention answered ${res.status}: ${JSON.stringify(res.body)}`);
+  const patchMs = performance.now() - started;
+  let firstPurgeMs: number | null = null;
+  await waitFor('every overdue session purged', async () => {
+    const [{ n }] = await overdue().clone().whereNot({ status: 'purged' }).count('* as n');
+    if (firstPurgeMs === null && Number(n) < Number(overdueCount)) firstPurgeMs = performance.now() - started;
+    return Number(n) === 0;
+  }, undefined, 3_600_000);
+  const allPurgedMs = performance.now() - started;
+  const [{ n: purgeEvents }] = await db('audit_events').where({ organization_id: org.organizationId, action: 'session.purge' }).count('* as n');
+  const ledger = await verifyLedger(db, TEST_AUDIT_KEY, org.organizationId);
+
+  const bareStarted = performance.now();
+  await pool(bareOpen.length, concurrency, async (i) => {
+    await client.workflow.getHandle(`bare-${bareOpen[i]}`).signal('go');
+  });
+  await Promise.all(bareOpen.map((key) => bareArrivals.wait(key)));
+  const bareMs = performance.now() - bareStarted;
+  const purgesPerSecond = perSecond(Number(overdueCount), allPurgedMs);
+  const bareSignalToActivityPerSecond = perSecond(bareOpen.length, bareMs);
+  return {
+    overdueSessions: Number(overdueCount),
+    patchMs: Math.round(patchMs),
+    firstPurgeSeconds: firstPurgeMs === null ? null : +((firstPurgeMs as number) / 1000).toFixed(1),
+    allPurgedSeconds: +(allPurgedMs / 1000).toFixed(1),
+    purgesPerSecond,
+    bareWorkflowsSignalled: bareOpen.length,
+    bareSignalToActivitySeconds: +(bareMs / 1000).toFixed(1),
+    bareSignalToActivityPerSecond,
+    productOverBare: ratio(purgesPerSecond, bareSignalToActivityPerSecond),
+    purgeEvents: Number(purgeEvents),
+    chainValid: ledger.valid,
+  };
+}
+
+/**
  * N sessions created 10 minutes ago with 1d retention, then PATCH to 5m: time until all are
  * purged. The bare counterpart: N open bare workflows, one signal each, until every activity's
  * POST arrived.
  */
-async function retentionRearm(db: Db, client: Client, baseUrl: string, receiverUrl: string, bareArrivals: Arrivals, count: number, concurrency: number) {
+async function retentionRearm(db: Db, client: Client, productClient: Client, baseUrl: string, receiverUrl: string, bareArrivals: Arrivals, count: number, concurrency: number) {
   const org = await newOrganization(db, 'bench-rearm');
   const patch = async (dataRetention: string) => {
     const res = await call(baseUrl, 'PATCH', '/v1/settings', { token: org.adminToken, body: { dataRetention } });
     if (res.status !== 200) throw new Error(`PATCH dataRetention answered ${res.status}: ${JSON.stringify(res.body)}`);
   };
   await patch('1d');
-  const deps = sessionDeps(db, client, PRODUCT_QUEUE, baseUrl);
+  const deps = sessionDeps(db, productClient, PRODUCT_QUEUE, baseUrl);
   const tenMinutesAgo = new Date(Date.now() - 10 * MIN_MS);
   await pool(count, concurrency, () => createSessionAt(deps, org.organizationId, {}, tenMinutesAgo));
   const purged = async () => Number((await db('sessions').where({ organization_id: org.organizationId, status: 'purged' }).count('* as n'))[0].n);

@@ -51,6 +51,29 @@ if [ -z "${AUDIT_HMAC_KEY:-}" ]; then
   export AUDIT_HMAC_KEY
 fi
 
+if [ -z "${AUDIT_SIGNING_KEY:-}" ]; then
+  # Ed25519 key signing ledger checkpoints; stable across restarts so the public key is too.
+  keyfile=.data/audit-signing.key
+  if [ ! -s "$keyfile" ]; then
+    (umask 077 && node -e 'const { generateKeyPairSync } = require("crypto");
+      process.stdout.write(generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "der" }).toString("base64"))' > "$keyfile")
+    say "generated a local audit signing key (Ed25519) in $keyfile"
+  fi
+  AUDIT_SIGNING_KEY="$(cat "$keyfile")"
+  export AUDIT_SIGNING_KEY
+fi
+
+if [ -z "${PAYLOAD_MASTER_KEY:-}" ]; then
+  # Wraps the data keys that encrypt Temporal payloads: losing it makes every history unreadable.
+  keyfile=.data/payload-master.key
+  if [ ! -s "$keyfile" ]; then
+    (umask 077 && node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))' > "$keyfile")
+    say "generated a local payload master key in $keyfile"
+  fi
+  PAYLOAD_MASTER_KEY="$(cat "$keyfile")"
+  export PAYLOAD_MASTER_KEY
+fi
+
 # --- helpers ------------------------------------------------------------------------
 tcp_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2> /dev/null; }
 is_local() { case "$1" in 127.0.0.1 | localhost | ::1 | '[::1]') return 0 ;; *) return 1 ;; esac; }
@@ -217,7 +240,10 @@ else
   for spec in "${SA_SPECS[@]}"; do sa_flags+=(--search-attribute "$spec"); done
   say "starting the Temporal dev server at $TEMPORAL_ADDRESS (log: $DATA_DIR/temporal.log, state: $DATA_DIR/temporal.sqlite)"
   set -m
+  # The Web UI decodes payloads through the API's codec server (operators paste their token
+  # in the UI's codec settings, docs/operations.md).
   "$TEMPORAL" server start-dev --ip 127.0.0.1 --port "$T_PORT" --ui-port "$TEMPORAL_UI_PORT" \
+    --ui-codec-endpoint "$PUBLIC_BASE_URL/codec" \
     --db-filename "$DATA_DIR/temporal.sqlite" --namespace "$TEMPORAL_NAMESPACE" "${sa_flags[@]}" \
     >> "$DATA_DIR/temporal.log" 2>&1 &
   PIDS+=("$!")

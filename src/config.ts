@@ -2,7 +2,9 @@
 // process with one line naming the variable instead of failing later in a request.
 import { embeddedDatabaseUrl } from './db/defaultUrl';
 import { z } from 'zod';
+import { loadSigningKey } from './domain/ledgerCheckpoint';
 import { RATE_LIMIT_RE } from './domain/tokenBucket';
+import { temporalConnectionOptions, TemporalTlsConfigError } from './temporal/connectionOptions';
 
 const bool = z
   .enum(['true', 'false', '1', '0'])
@@ -26,6 +28,18 @@ export const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   PUBLIC_BASE_URL: z.string().url().optional(),
   AUDIT_HMAC_KEY: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)'),
+  /** Wraps the payload codec's data keys (docs/architecture.md ("Payload encryption")). Rotation: the old one moves to _PREVIOUS. */
+  PAYLOAD_MASTER_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hexadecimal characters (openssl rand -hex 32)'),
+  PAYLOAD_MASTER_KEY_PREVIOUS: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}(,[0-9a-fA-F]{64})*$/, 'must be comma-separated keys of 64 hexadecimal characters')
+    .transform((v) => v.split(','))
+    .optional(),
+  /** Origins of the Temporal Web UIs allowed to call the codec server (comma-separated). */
+  CODEC_CORS_ORIGINS: z
+    .string()
+    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+    .default(['http://127.0.0.1:8233', 'http://localhost:8233']),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool.default(false),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60000).default(15000),
   /** Backoff between attempts; SPEC §5's schedule, about three days in all. */
@@ -72,6 +86,8 @@ export const configSchema = z.object({
   AUDIT_SIGNING_KEY: z.string().min(40).optional(),
   AUDIT_CHECKPOINT_EVERY_EVENTS: z.coerce.number().int().min(1).default(100),
   AUDIT_CHECKPOINT_EVERY_MINUTES: z.coerce.number().int().min(1).default(60),
+  /** How often the API looks for organizations due a checkpoint. */
+  AUDIT_CHECKPOINT_POLL_SECONDS: z.coerce.number().int().min(1).default(30),
   /** Temporal over mTLS (a cluster) or with an API key (Temporal Cloud): files are PEM paths. */
   TEMPORAL_TLS_CERT: z.string().min(1).optional(),
   TEMPORAL_TLS_KEY: z.string().min(1).optional(),
@@ -97,8 +113,19 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     // The SSRF guard is off: an API reachable from elsewhere would let anyone probe the host's network.
     throw new ConfigError(`invalid configuration: HOST must be a loopback address while WEBHOOK_ALLOW_PRIVATE_NETWORKS is on (got ${c.HOST})`);
   }
-  if (Boolean(c.TEMPORAL_TLS_CERT) !== Boolean(c.TEMPORAL_TLS_KEY)) {
-    throw new ConfigError('invalid configuration: TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (client certificate and its key)');
+  try {
+    // Reads and checks the PEM files now: a wrong path fails the start, not the first call.
+    temporalConnectionOptions(c);
+  } catch (err) {
+    if (err instanceof TemporalTlsConfigError) throw new ConfigError(`invalid configuration: ${err.message}`);
+    throw err;
+  }
+  if (c.AUDIT_SIGNING_KEY) {
+    try {
+      loadSigningKey(c.AUDIT_SIGNING_KEY);
+    } catch (err) {
+      throw new ConfigError(`invalid configuration: AUDIT_SIGNING_KEY is not an Ed25519 private key (PKCS#8 PEM or base64 DER): ${(err as Error).message}`);
+    }
   }
   const HOST = c.HOST ?? (c.WEBHOOK_ALLOW_PRIVATE_NETWORKS ? '127.0.0.1' : '0.0.0.0');
   return { ...c, HOST, PUBLIC_BASE_URL: c.PUBLIC_BASE_URL ?? `http://127.0.0.1:${c.PORT}` };

@@ -1,7 +1,7 @@
 // Pieces shared by the session and standalone-analysis workflows: the analyst decision queue,
 // the retention deadline and the erasure request. Deterministic: workflow APIs and pure domain
 // code only.
-import { allHandlersFinished, condition, currentUpdateInfo, proxyActivities, setHandler, uuid4 } from '@temporalio/workflow';
+import { allHandlersFinished, condition, currentUpdateInfo, patched, proxyActivities, setHandler, uuid4 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { AuditActor, AuditContext } from '../src/audit/ledger';
 import { durationToMs, parseDuration } from '../src/domain/duration';
@@ -98,12 +98,16 @@ export function decisionApplier(opts: {
   onChanged?: (outcome: DecisionOutcome & { accepted: true }) => void;
 }): (item: QueuedDecision) => Promise<void> {
   return async (item) => {
-    const { outcome, webhook } = await lifecycleActivities.recordDecision({
-      decision: item.decision,
-      decisionKey: `${opts.subjectId}:${item.key}`,
-      organizationId: opts.organizationId,
-      scope: opts.scope,
-    });
+    const request = { decision: item.decision, decisionKey: `${opts.subjectId}:${item.key}`, organizationId: opts.organizationId, scope: opts.scope };
+    if (patched('erasure-decision-outbox')) {
+      // The delivery row is written with the decision; only ids come back into the history.
+      const { outcome, deliveryId } = await lifecycleActivities.recordDecision({ ...request, outbox: true });
+      if (outcome.accepted && outcome.changed) opts.onChanged?.(outcome);
+      if (deliveryId) opts.webhookDeliveryIds.push((await lifecycleActivities.startWebhookDelivery({ deliveryId })).deliveryId);
+      item.reply?.(outcome);
+      return;
+    }
+    const { outcome, webhook } = await lifecycleActivities.recordDecision(request);
     if (outcome.accepted && outcome.changed) opts.onChanged?.(outcome);
     if (webhook) opts.webhookDeliveryIds.push((await lifecycleActivities.dispatchWebhook(webhook)).deliveryId);
     item.reply?.(outcome);

@@ -1,5 +1,5 @@
-import { condition, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
-import { PurgeAt } from '../src/temporal/searchAttributes';
+import { condition, patched, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { CorrelationId, PurgeAt } from '../src/temporal/searchAttributes';
 import { StandaloneAnalysisInput, StandaloneAnalysisState, analysisStateQuery } from './definitions';
 import { DecisionQueue, Erasure, QueuedDecision, Retention, decisionApplier, drainLateDecisions, lifecycleActivities as acts } from './lifecycle';
 
@@ -21,7 +21,11 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
   const erasure = new Erasure(() => state.purgedAt);
 
   const publish = (): void => {
-    upsertSearchAttributes([{ key: PurgeAt, value: state.purgeAt ? new Date(state.purgeAt) : null }]);
+    upsertSearchAttributes([
+      { key: PurgeAt, value: state.purgeAt ? new Date(state.purgeAt) : null },
+      // The customer's reference (as a keyed hash) goes with the record, as for sessions.
+      ...(state.status === 'purged' && patched('erasure-standalone-clears-correlation-id') ? [{ key: CorrelationId, value: null }] : []),
+    ]);
     setCurrentDetails(`**${state.status}**  \n${state.purgeAt ? `purge at ${state.purgeAt}` : 'kept until erased (no retention)'}`);
   };
   publish();

@@ -1,3 +1,4 @@
+import { correlationIdHash } from '../domain/correlationIdHash';
 import { randomUUID } from 'node:crypto';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { createRetentionActivities } from '../../activities/retention';
@@ -103,6 +104,9 @@ export async function createStandaloneAnalysis(
       purge_at: purgeAt,
       workflow_pending: true,
     });
+    const response = { id: analysisId, sessionId: null, entityId, correlationId: body.correlationId ?? null, status: body.status, createdAt: now.toISOString() };
+    await options.checkpoint?.save(trx, response);
+    // Last write of the transaction: the ledger head stays locked only until the commit.
     await appendAuditEvent(trx, deps.auditKey, {
       ...caller,
       action: 'analysis.create',
@@ -110,8 +114,6 @@ export async function createStandaloneAnalysis(
       resource: { type: 'analysis', id: analysisId },
       changes: { status: body.status, kind: body.kind, entityId, sessionId: null },
     });
-    const response = { id: analysisId, sessionId: null, entityId, correlationId: body.correlationId ?? null, status: body.status, createdAt: now.toISOString() };
-    await options.checkpoint?.save(trx, response);
     const start: AnalysisWorkflowStart = {
       analysisId,
       organizationId,
@@ -124,7 +126,7 @@ export async function createStandaloneAnalysis(
   });
 
   try {
-    await startAnalysisWorkflow(deps.temporal, deps.taskQueue, start);
+    await startAnalysisWorkflow(deps.temporal, deps.taskQueue, start, deps.auditKey);
   } catch (err) {
     if (options.checkpoint) {
       throw problems.unavailable(
@@ -151,7 +153,7 @@ export async function resumeAnalysisCreation(deps: AnalysisDeps, organizationId:
   const row = await deps.db('analyses').where({ id: response.id, organization_id: organizationId }).first();
   if (!row) throw problems.conflict('the request with this Idempotency-Key did not create an analysis');
   if (row.workflow_pending && row.status !== 'purged') {
-    await startAnalysisWorkflow(deps.temporal, deps.taskQueue, await analysisStartFromRow(deps.db, row)).catch(() => {
+    await startAnalysisWorkflow(deps.temporal, deps.taskQueue, await analysisStartFromRow(deps.db, row), deps.auditKey).catch(() => {
       throw problems.unavailable('Temporal is unreachable: the analysis is recorded but not started; retry with the same Idempotency-Key');
     });
     await markAnalysisStarted(deps.db, row.id);
@@ -177,7 +179,13 @@ export async function analysisStartFromRow(
 }
 
 /** Starts `analysis-<id>` idempotently by id (see startSessionWorkflow). */
-export async function startAnalysisWorkflow(temporal: Client, taskQueue: string, start: AnalysisWorkflowStart): Promise<void> {
+export async function startAnalysisWorkflow(
+  temporal: Client,
+  taskQueue: string,
+  start: AnalysisWorkflowStart,
+  /** Keys the CorrelationId search attribute's hash (src/domain/correlationIdHash.ts). */
+  auditKey: string,
+): Promise<void> {
   const { correlationId, ...input } = start;
   const purgeAt = input.dataRetention ? new Date(Date.parse(input.createdAt) + durationToMs(input.dataRetention)) : null;
   await temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () =>
@@ -190,7 +198,7 @@ export async function startAnalysisWorkflow(temporal: Client, taskQueue: string,
       typedSearchAttributes: [
         { key: OrganizationId, value: input.organizationId },
         ...(purgeAt ? [{ key: PurgeAt, value: purgeAt }] : []),
-        ...(correlationId ? [{ key: CorrelationId, value: correlationId }] : []),
+        ...(correlationId ? [{ key: CorrelationId, value: correlationIdHash(auditKey, input.organizationId, correlationId) }] : []),
       ],
       ...analysisUiMetadata({ ...input, purgeAt }),
     }),

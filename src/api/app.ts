@@ -3,6 +3,8 @@ import express, { type ErrorRequestHandler, type Express, type Router } from 'ex
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
+import { loadSigningKey, type SigningKey } from '../domain/ledgerCheckpoint';
+import { DataKeyStore, MasterKeys } from '../payloads/keyStore';
 import { log } from '../log';
 import type { AnalysisDeps } from '../analyses/analyses';
 import type { SessionDeps } from '../sessions/sessions';
@@ -11,6 +13,7 @@ import { HttpProblem, problems } from './problem';
 import { clientIp, RateLimiter } from './rateLimit';
 import { analysisRoutes } from './routes/analyses';
 import { auditEventRoutes } from './routes/auditEvents';
+import { codecRoutes } from './routes/codec';
 import { documentRoutes } from './routes/documents';
 import { healthRoutes, metricsRouter } from './routes/health';
 import { journeyRoutes } from './routes/journey';
@@ -25,15 +28,21 @@ export interface AppDeps {
   config: Config;
   db: Db;
   temporal: Client;
+  keys: DataKeyStore;
   sessions: SessionDeps;
   analyses: AnalysisDeps;
+  /** Signs ledger checkpoints; absent when AUDIT_SIGNING_KEY is not configured. */
+  signingKey?: SigningKey;
 }
 
 const DEFAULT_BODY_LIMIT = '100kb';
 
-export function createApp(input: { config: Config; db: Db; temporal: Client }): Express {
+export function createApp(input: { config: Config; db: Db; temporal: Client; keys?: DataKeyStore }): Express {
   const deps: AppDeps = {
     ...input,
+    // The codec server's keys; the process's Temporal client must use the same (src/server.ts).
+    keys: input.keys ?? new DataKeyStore(input.db, MasterKeys.fromConfig(input.config)),
+    signingKey: input.config.AUDIT_SIGNING_KEY ? loadSigningKey(input.config.AUDIT_SIGNING_KEY) : undefined,
     sessions: {
       db: input.db,
       temporal: input.temporal,
@@ -84,7 +93,7 @@ export function createApp(input: { config: Config; db: Db; temporal: Client }): 
   app.use((req, res, next) => (req.path.startsWith('/v1/journey/') ? next() : defaultJson(req, res, next)));
 
   const routers = [healthRoutes(deps), sessionRoutes(deps), journeyRoutes(deps), settingsRoutes(deps), analysisRoutes(deps), webhookRoutes(deps)];
-  routers.push(operatorRoutes(deps), auditEventRoutes(deps), documentRoutes(deps));
+  routers.push(operatorRoutes(deps), auditEventRoutes(deps), documentRoutes(deps), codecRoutes(deps));
   routers.push(meRoutes(deps), pageRoutes(deps)); // /openapi.json, /docs/api, the back office at /
   for (const router of routers) app.use(router);
 

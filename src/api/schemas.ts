@@ -101,7 +101,7 @@ export const paginationQuery = z.object({
 
 export const listSessionsQuery = paginationQuery
   .extend({
-    status: z.enum(['created', 'in_progress', 'completed', 'expired', 'purged']).optional(),
+    status: z.enum(['pending', 'created', 'in_progress', 'completed', 'expired', 'purged']).optional(),
     verdict: z.enum(['ai_approved', 'ai_rejected', 'verify', 'user_approved', 'user_rejected']).optional(),
     correlationId: z.string().max(200).optional(),
   })

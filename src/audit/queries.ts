@@ -3,6 +3,8 @@ import { problems } from '../api/problem';
 import type { Db } from '../db/knex';
 import { appendAuditEvent, auditEventView, verifyLedger, type AuditEventRow } from './ledger';
 import type { AuditOrigin } from './origin';
+import { allCheckpoints } from './checkpoints';
+import { verifyCheckpoints, type SignedCheckpoint } from '../domain/ledgerCheckpoint';
 
 // Reading the ledger: filtered lists (newest first, keyset on seq), batched reads for the
 // export (oldest first, bounded by a seq so the export is a consistent snapshot), and
@@ -116,12 +118,38 @@ export async function recordAuditExport(
  * deleting the newest events is reported too (unless the head row was rewritten as well).
  */
 export async function verifyOrganizationLedger(db: Db, hmacKey: string, organizationId: string) {
-  // Read first: every event up to the head's seq is committed by then.
+  // Read first: every event up to the head's seq (and every checkpoint's) is committed by then.
   const head = await db('audit_heads').where({ organization_id: organizationId }).first('seq');
+  const checkpoints = await allCheckpoints(db, organizationId);
   const result = await verifyLedger(db, hmacKey, organizationId);
+  const checkpointReport = await checkAgainstCheckpoints(db, organizationId, checkpoints);
   const recordedSeq = head ? Number(head.seq) : 0;
+  const withCheckpoints = { ...result, checkpoints: checkpointReport };
   if (result.valid && (result.headSeq ?? 0) < recordedSeq) {
-    return { ...result, valid: false, firstInvalidSeq: (result.headSeq ?? 0) + 1 };
+    return { ...withCheckpoints, valid: false, firstInvalidSeq: (result.headSeq ?? 0) + 1 };
   }
-  return result;
+  if (result.valid && !checkpointReport.valid) {
+    // Events a checkpoint vouched for are gone (or changed): the chain's tail was cut.
+    const firstInvalidSeq = Math.min(...checkpointReport.problems.map((p) => p.seq), (result.headSeq ?? 0) + 1);
+    return { ...withCheckpoints, valid: false, firstInvalidSeq };
+  }
+  return withCheckpoints;
+}
+
+/** The signed checkpoints against the events in the database, with the public keys on record. */
+async function checkAgainstCheckpoints(db: Db, organizationId: string, checkpoints: SignedCheckpoint[]) {
+  const keys = new Map<string, string>(
+    (await db('audit_signing_keys').select('key_id', 'public_key')).map((r: { key_id: string; public_key: string }) => [r.key_id, r.public_key]),
+  );
+  const last = await db('audit_events').where({ organization_id: organizationId }).max('seq as seq').first();
+  const hashes = new Map<number, string>();
+  const seqs = checkpoints.map((c) => c.seq);
+  for (let i = 0; i < seqs.length; i += 1000) {
+    const rows: { seq: string; hash: string }[] = await db('audit_events')
+      .where({ organization_id: organizationId })
+      .whereIn('seq', seqs.slice(i, i + 1000))
+      .select('seq', 'hash');
+    for (const r of rows) hashes.set(Number(r.seq), r.hash);
+  }
+  return verifyCheckpoints(checkpoints, keys, { lastSeq: Number(last?.seq ?? 0), eventHash: (seq) => hashes.get(seq) });
 }

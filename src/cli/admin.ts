@@ -3,13 +3,22 @@
 import { embeddedDatabaseUrl } from '../db/defaultUrl';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { loadConfigOrExit } from '../config';
 import { createDb } from '../db/knex';
+import { correlationIdHash } from '../domain/correlationIdHash';
+import { DataKeyStore, MasterKeys } from '../payloads/keyStore';
 import { createOrganization } from '../orgs/organizations';
 
-const usage = 'usage: admin create-org --name NAME --admin-email EMAIL';
+const usage = [
+  'usage: admin create-org --name NAME --admin-email EMAIL',
+  '       admin correlation-id-hash --org ORGANIZATION_ID --value CORRELATION_ID   (the CorrelationId search attribute to filter on)',
+  '       admin rewrap-data-keys   (after a master key rotation: PAYLOAD_MASTER_KEY new, PAYLOAD_MASTER_KEY_PREVIOUS old)',
+].join('\n');
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'correlation-id-hash') return correlationIdHashCommand(rest);
+  if (command === 'rewrap-data-keys') return rewrapDataKeys();
   if (command !== 'create-org') {
     process.stderr.write(`${usage}\n`);
     return 2;
@@ -26,6 +35,29 @@ async function main(argv: string[]): Promise<number> {
   try {
     const org = await createOrganization(db, { name: parsed.data.name, adminEmail: parsed.data['admin-email'] });
     process.stdout.write(`${JSON.stringify({ organizationId: org.organizationId, apiKey: org.apiKey, adminToken: org.adminToken })}\n`);
+    return 0;
+  } finally {
+    await db.destroy();
+  }
+}
+
+function correlationIdHashCommand(args: string[]): number {
+  const { values } = parseArgs({ args, options: { org: { type: 'string' }, value: { type: 'string' } } });
+  const key = process.env.AUDIT_HMAC_KEY;
+  if (!values.org || !values.value || !key) {
+    process.stderr.write(`--org and --value are required, and AUDIT_HMAC_KEY in the environment\n${usage}\n`);
+    return 2;
+  }
+  process.stdout.write(`${correlationIdHash(key, values.org, values.value)}\n`);
+  return 0;
+}
+
+async function rewrapDataKeys(): Promise<number> {
+  const config = loadConfigOrExit();
+  const db = createDb(config.DATABASE_URL, { max: 1 });
+  try {
+    const rewrapped = await new DataKeyStore(db, MasterKeys.fromConfig(config)).rewrapAll();
+    process.stdout.write(`${JSON.stringify({ rewrapped })}\n`);
     return 0;
   } finally {
     await db.destroy();

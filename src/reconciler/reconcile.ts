@@ -208,7 +208,7 @@ async function openSessionsPage(deps: ReconcileDeps, input: ReconcilePageInput):
     // Read again: the workflow may have purged and ended since the page was read.
     const current = await deps.db<SessionRow>('sessions').where({ id: row.id }).first();
     if (!current || current.status === 'purged') return;
-    await startSessionWorkflow(deps.temporal, deps.taskQueue, await sessionStartFromRow(deps.db, current));
+    await startSessionWorkflow(deps.temporal, deps.taskQueue, await sessionStartFromRow(deps.db, current), deps.auditKey);
     if (current.status === 'pending') {
       await markSessionStarted(deps.db, row.id);
       counts.started++;
@@ -242,7 +242,7 @@ async function openAnalysesPage(deps: ReconcileDeps, input: ReconcilePageInput):
     }
     const current = await deps.db<Row>('analyses').where({ id: row.id }).first();
     if (!current || current.status === 'purged') return;
-    await startAnalysisWorkflow(deps.temporal, deps.taskQueue, await analysisStartFromRow(deps.db, current));
+    await startAnalysisWorkflow(deps.temporal, deps.taskQueue, await analysisStartFromRow(deps.db, current), deps.auditKey);
     if (current.workflow_pending) {
       await markAnalysisStarted(deps.db, row.id);
       counts.started++;

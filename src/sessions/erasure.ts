@@ -3,6 +3,7 @@ import { problems } from '../api/problem';
 import { createRetentionActivities } from '../../activities/retention';
 import type { AuditContext } from '../audit/ledger';
 import type { Db } from '../db/knex';
+import type { DataKeyStore } from '../payloads/keyStore';
 import { eraseUpdate, sessionWorkflowId } from '../../workflows/definitions';
 import { findSession } from './sessions';
 
@@ -20,7 +21,7 @@ export interface ErasureResult {
  * Temporal UI), the purge runs here instead, with the same code.
  */
 export async function eraseSession(
-  deps: { db: Db; temporal: Client; auditKey: string },
+  deps: { db: Db; temporal: Client; auditKey: string; keys?: DataKeyStore },
   organizationId: string,
   sessionId: string,
   who: { operatorId: string } & AuditContext,
@@ -36,7 +37,7 @@ export async function eraseSession(
       throw problems.unavailable('Temporal is unreachable, so the session cannot be erased now; nothing was deleted');
     }
     if (!(err instanceof WorkflowNotFoundError)) throw err;
-    const { purgedAt } = await createRetentionActivities({ db: deps.db, config: { AUDIT_HMAC_KEY: deps.auditKey } }).purgeSession({
+    const { purgedAt } = await createRetentionActivities({ db: deps.db, keys: deps.keys, config: { AUDIT_HMAC_KEY: deps.auditKey } }).purgeSession({
       sessionId: row.id,
       organizationId,
       actor: { type: 'operator', id: who.operatorId },

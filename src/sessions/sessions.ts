@@ -1,3 +1,4 @@
+import { correlationIdHash } from '../domain/correlationIdHash';
 import { randomUUID } from 'node:crypto';
 import { Client, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowUpdateFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -180,13 +181,6 @@ export async function createSession(deps: SessionDeps, caller: Caller, body: Cre
       status: 'pending',
       created_at: createdAt,
     });
-    await appendAuditEvent(trx, deps.auditKey, {
-      ...caller,
-      action: 'session.create',
-      category: 'creation',
-      resource: { type: 'session', id: sessionId },
-      changes: { linkExpiry, linkExpiresAt: linkExpiresAt.toISOString(), entityId, purgeAt: purgeAt?.toISOString() ?? null },
-    });
     const response = createdSessionBody({
       sessionId,
       entityId,
@@ -197,6 +191,14 @@ export async function createSession(deps: SessionDeps, caller: Caller, body: Cre
       createdAt,
     });
     await options.checkpoint?.save(trx, response);
+    // Last write of the transaction: the ledger head stays locked only until the commit.
+    await appendAuditEvent(trx, deps.auditKey, {
+      ...caller,
+      action: 'session.create',
+      category: 'creation',
+      resource: { type: 'session', id: sessionId },
+      changes: { linkExpiry, linkExpiresAt: linkExpiresAt.toISOString(), entityId, purgeAt: purgeAt?.toISOString() ?? null },
+    });
     const input: SessionWorkflowStart = {
       sessionId,
       organizationId,
@@ -210,7 +212,7 @@ export async function createSession(deps: SessionDeps, caller: Caller, body: Cre
   });
 
   try {
-    await startSessionWorkflow(deps.temporal, deps.taskQueue, input);
+    await startSessionWorkflow(deps.temporal, deps.taskQueue, input, deps.auditKey);
   } catch (err) {
     if (options.checkpoint) {
       throw problems.unavailable(
@@ -235,7 +237,7 @@ export async function resumeSessionCreation(deps: SessionDeps, organizationId: s
     .first();
   if (!row) throw problems.conflict('the request with this Idempotency-Key did not create a session');
   if (row.status === 'pending') {
-    await startSessionWorkflow(deps.temporal, deps.taskQueue, await sessionStartFromRow(deps.db, row)).catch(() => {
+    await startSessionWorkflow(deps.temporal, deps.taskQueue, await sessionStartFromRow(deps.db, row), deps.auditKey).catch(() => {
       throw problems.unavailable('Temporal is unreachable: the session is recorded but not started; retry with the same Idempotency-Key');
     });
     await markSessionStarted(deps.db, row.id);
@@ -277,7 +279,13 @@ export async function sessionStartFromRow(
  * a start whose answer was lost), this is a no-op; if an earlier run was closed by hand, a new
  * run starts with the same id. Bounded by WORKFLOW_START_DEADLINE_MS.
  */
-export async function startSessionWorkflow(temporal: Client, taskQueue: string, start: SessionWorkflowStart): Promise<void> {
+export async function startSessionWorkflow(
+  temporal: Client,
+  taskQueue: string,
+  start: SessionWorkflowStart,
+  /** Keys the CorrelationId search attribute's hash (src/domain/correlationIdHash.ts). */
+  auditKey: string,
+): Promise<void> {
   const { correlationId, ...input } = start;
   const purgeAt = input.dataRetention ? new Date(Date.parse(input.createdAt) + durationToMs(input.dataRetention)) : null;
   await temporal.withDeadline(Date.now() + WORKFLOW_START_DEADLINE_MS, () =>
@@ -292,7 +300,7 @@ export async function startSessionWorkflow(temporal: Client, taskQueue: string, 
         { key: SessionStatus, value: input.restored?.status ?? 'created' },
         { key: LinkExpiresAt, value: new Date(input.linkExpiresAt) },
         ...(purgeAt ? [{ key: PurgeAt, value: purgeAt }] : []),
-        ...(correlationId ? [{ key: CorrelationId, value: correlationId }] : []),
+        ...(correlationId ? [{ key: CorrelationId, value: correlationIdHash(auditKey, input.organizationId, correlationId) }] : []),
       ],
       ...sessionUiMetadata({ ...input, purgeAt }),
     }),

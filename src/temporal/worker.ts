@@ -1,3 +1,4 @@
+import { temporalConnectionOptions } from './connectionOptions';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import path from 'node:path';
@@ -6,13 +7,15 @@ import type { Config } from '../config';
 import type { Db } from '../db/knex';
 import { createTemporalClient } from './client';
 import { sendWebhookRequest } from '../webhooks/sendWebhookRequest';
+import { dataConverter, failureConverterPath } from '../payloads/dataConverter';
+import type { DataKeyStore } from '../payloads/keyStore';
 
 export const workflowsPath = path.resolve(__dirname, '../../workflows/index.ts');
 
 let cachedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** Bundling takes seconds; processes that build several workers (tests, bench) share one. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  cachedBundle ??= bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
+  cachedBundle ??= bundleWorkflowCode({ workflowsPath, failureConverterPath, logger: quietBundlerLogger });
   return cachedBundle;
 }
 
@@ -22,6 +25,8 @@ const quietBundlerLogger = { trace: noop, debug: noop, info: noop, warn: noop, e
 export async function createWorker(opts: {
   config: Config;
   db: Db;
+  /** The data keys of the payload codec (src/payloads). */
+  keys: DataKeyStore;
   connection?: NativeConnection;
   /** Activities start delivery workflows through this client. */
   client?: Client;
@@ -32,15 +37,16 @@ export async function createWorker(opts: {
   /** For fault-injection tests: wrap the real activities. */
   wrapActivities?: (activities: Activities) => Activities;
 }): Promise<{ worker: Worker; connection: NativeConnection; client: Client }> {
-  const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.config.TEMPORAL_ADDRESS }));
-  const client = opts.client ?? (await createTemporalClient(opts.config));
+  const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectionOptions(opts.config)));
+  const client = opts.client ?? (await createTemporalClient(opts.config, opts.keys));
   const worker = await Worker.create({
     connection,
     namespace: opts.config.TEMPORAL_NAMESPACE,
     taskQueue: opts.taskQueue ?? opts.config.TEMPORAL_TASK_QUEUE,
     workflowBundle: await workflowBundle(),
+    dataConverter: dataConverter(opts.keys),
     activities: (opts.wrapActivities ?? ((a) => a))(
-      createActivities({ db: opts.db, temporal: client, send: opts.send ?? sendWebhookRequest, config: opts.config, clock: opts.clock }),
+      createActivities({ db: opts.db, keys: opts.keys, temporal: client, send: opts.send ?? sendWebhookRequest, config: opts.config, clock: opts.clock }),
     ),
     maxCachedWorkflows: opts.config.WORKER_MAX_CACHED_WORKFLOWS,
     ...(opts.config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS !== undefined && {

@@ -3,7 +3,7 @@ import type { Db } from '../db/knex';
 import { page } from '../api/pagination';
 import { webhookIdForDelivery } from '../domain/webhookSignature';
 
-export type WebhookEvent = 'session_end' | 'decision' | 'test';
+export type WebhookEvent = 'session_end' | 'decision' | 'test' | 'audit_checkpoint';
 export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'skipped';
 
 export interface NewDelivery {

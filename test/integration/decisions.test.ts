@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import { sessionWorkflowId } from '../../workflows/definitions';
+import { readHistory, unencryptedPayloads } from '../support/history';
 import { WebhookReceiver } from '../support/receiver';
 import { addOperator, call, newOrganization, startSystem, TestSystem, waitUntil } from '../support/system';
 
@@ -92,8 +93,14 @@ test('a REST decision sends the seed-shaped decision webhook; analysis, verdict 
   expect(events[0].changes).toMatchObject({ status: { before: 'verify', after: 'user_approved' } });
   // The comment is kept with the analysis, never in the ledger or the workflow history.
   expect(JSON.stringify(events[0])).not.toContain('selfie');
-  const history = JSON.stringify(await sys.client.workflow.getHandle(sessionWorkflowId(session.id)).fetchHistory());
-  expect(history).not.toContain('selfie');
+  // Decoded with the project's codec: the webhook payload (with the correlation id) and the
+  // comment stayed out of every input, result and update of the session's workflow.
+  const history = await readHistory(sys.client, sessionWorkflowId(session.id), sys.keys);
+  expect(unencryptedPayloads(history)).toEqual([]);
+  for (const marker of ['selfie', 'TEST-123456']) {
+    expect(history.storedText).not.toContain(marker);
+    expect(history.decodedText).not.toContain(marker);
+  }
   expect(await sys.db('decision_comments').where({ analysis_id: analysis.id }).pluck('comment')).toEqual(['documents match the selfie']);
 
   // The same decision again changes nothing and sends nothing.
@@ -128,6 +135,13 @@ test('the analystDecision signal sent with the temporal CLI is recorded like a R
   const [event] = await decisionEvents(org.organizationId);
   expect(event).toMatchObject({ outcome: 'success', actor_id: analyst.id, resource_id: analysis.id });
   expect(event.changes).toMatchObject({ source: 'temporal', status: { before: 'verify', after: 'user_rejected' } });
+  // The typed comment is in the signal the operator sent and in the input of the activity that
+  // stores it, nowhere after (only its id continues); the correlation id is nowhere.
+  const history = await readHistory(sys.client, sessionWorkflowId(session.id), sys.keys);
+  const withComment = history.payloads.filter((p) => JSON.stringify(p.value ?? null).includes('blurry'));
+  expect(withComment.map((p) => p.eventType)).toEqual(['workflowExecutionSignaled', 'activityTaskScheduled']);
+  expect(history.decodedText).not.toContain('TEST-123456');
+  expect(await sys.db('decision_comments').where({ analysis_id: analysis.id }).pluck('comment')).toEqual(['blurry']);
 });
 
 test.each([

@@ -31,7 +31,7 @@ test('every response carries Referrer-Policy: no-referrer and X-Content-Type-Opt
 });
 
 test('HSTS is sent when PUBLIC_BASE_URL is https', async () => {
-  const server = http.createServer(createApp({ config: { ...sys.config, PUBLIC_BASE_URL: 'https://kyc.example.com' }, db: sys.db, temporal: sys.client }));
+  const server = http.createServer(createApp({ config: { ...sys.config, PUBLIC_BASE_URL: 'https://kyc.example.com' }, db: sys.db, temporal: sys.client, keys: sys.keys }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
     const res = await call(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 'GET', '/healthz');

@@ -36,7 +36,7 @@ test('with METRICS_TOKEN, /metrics answers only to that bearer token', async () 
 
 test('without METRICS_TOKEN, the public listener has no /metrics; the metrics listener serves it', async () => {
   const config = { ...sys.config, METRICS_TOKEN: undefined };
-  await serve(createApp({ config, db: sys.db, temporal: sys.client }), async (base) => {
+  await serve(createApp({ config, db: sys.db, temporal: sys.client, keys: sys.keys }), async (base) => {
     expectProblem(await call(base, 'GET', '/metrics'), 404);
   });
   await serve(createMetricsApp({ config, db: sys.db }), async (base) => {

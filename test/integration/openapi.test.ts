@@ -46,7 +46,7 @@ function documentRoutes(doc: any): string[] {
 }
 
 test('every route of the express app is in the document, and nothing else', () => {
-  const app = createApp({ config: testConfig(), db: sys.db, temporal: sys.client });
+  const app = createApp({ config: testConfig(), db: sys.db, temporal: sys.client, keys: sys.keys });
   const inApp = expressRoutes(app);
   const inDoc = documentRoutes(buildOpenApiDocument());
   expect(inApp.length).toBeGreaterThan(30);

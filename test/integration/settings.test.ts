@@ -251,7 +251,7 @@ test('with Temporal unreachable, a retention change or an erasure is refused wit
   const org = await newOrganization(sys.db);
   const session = await createSessionAt(sessionDeps(sys.db, sys.client, sys.config.TEMPORAL_TASK_QUEUE, sys.baseUrl), org.organizationId, { userInput: { lastName: 'Kept' } });
   const unreachable = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '1s' }), namespace: 'default' });
-  const server = http.createServer(createApp({ config: sys.config, db: sys.db, temporal: unreachable }));
+  const server = http.createServer(createApp({ config: sys.config, db: sys.db, temporal: unreachable, keys: sys.keys }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import { sessionWorkflowId, stateQuery, webhookWorkflowId } from '../../workflows/definitions';
+import { correlationIdHash } from '../../src/domain/correlationIdHash';
+import { readHistory, unencryptedPayloads } from '../support/history';
 import { WebhookReceiver } from '../support/receiver';
 import { call, newOrganization, startSystem, TEST_METRICS_TOKEN, TestSystem, waitUntil } from '../support/system';
 
@@ -119,10 +121,16 @@ test('a completed session sends the seed-shaped session-end webhook, signed and 
   expect(sa.SessionStatus).toEqual(['completed']);
   expect(sa.Verdict).toEqual(['verify']);
   expect(sa.OrganizationId).toEqual([org.organizationId]);
-  expect(sa.CorrelationId).toEqual(['CRM-42']);
-  const history = JSON.stringify(await sys.client.workflow.getHandle(sessionWorkflowId(sessionId)).fetchHistory());
-  for (const personal of ['Ada', 'Lovelace', '1815-12-10', 'passport.jpg', Buffer.from('fake-jpeg').toString('base64')]) {
-    expect(history).not.toContain(personal);
+  // The customer's reference is indexed as a keyed hash (docs/architecture.md), never in clear.
+  expect(sa.CorrelationId).toEqual([correlationIdHash(sys.config.AUDIT_HMAC_KEY, org.organizationId, 'CRM-42')]);
+  // What Temporal stores (every payload encrypted) and what the codec decodes: neither holds
+  // the personal data nor the correlation id.
+  const history = await readHistory(sys.client, sessionWorkflowId(sessionId), sys.keys);
+  expect(unencryptedPayloads(history)).toEqual([]);
+  expect(history.payloads.filter((p) => p.error)).toEqual([]);
+  for (const personal of ['Ada', 'Lovelace', '1815-12-10', 'passport.jpg', Buffer.from('fake-jpeg').toString('base64'), 'CRM-42']) {
+    expect(history.storedText).not.toContain(personal);
+    expect(history.decodedText).not.toContain(personal);
   }
 });
 

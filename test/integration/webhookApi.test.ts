@@ -1,6 +1,8 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { webhookWorkflowId } from '../../workflows/definitions';
 import { WebhookReceiver } from '../support/receiver';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { EncryptionCodec } from '../../src/payloads/codec';
 import { addOperator, call, newOrganization, startSystem, TestSystem } from '../support/system';
 import { deliveryResult, sessionEndDelivery, verifyWithStandardWebhooks } from '../support/webhooks';
 
@@ -174,9 +176,13 @@ test('a delivery that exhausts its retries is failed, visible in the log and aud
   expect(described.status.name).toBe('COMPLETED');
   expect((described.searchAttributes as Record<string, unknown[]>).OrganizationId).toEqual([org.organizationId]);
   expect(await described.staticSummary()).toMatch(/^session_end webhook for session [0-9a-f-]{36}$/);
-  const summaries = ((await handle.fetchHistory()).events ?? [])
-    .filter((e) => (e.activityTaskScheduledEventAttributes || e.timerStartedEventAttributes) && e.userMetadata?.summary?.data)
-    .map((e) => JSON.parse(Buffer.from(e.userMetadata!.summary!.data!).toString('utf8')));
+  // Summaries go through the payload codec like every payload: decode them as the UI does.
+  const codec = new EncryptionCodec(sys.keys);
+  const summaries = await Promise.all(
+    ((await handle.fetchHistory()).events ?? [])
+      .filter((e) => (e.activityTaskScheduledEventAttributes || e.timerStartedEventAttributes) && e.userMetadata?.summary?.data)
+      .map(async (e) => defaultPayloadConverter.fromPayload(await codec.decodeOne(e.userMetadata!.summary!))),
+  );
   expect(summaries).toEqual([
     'attempt 1/4',
     'wait 1s before attempt 2',

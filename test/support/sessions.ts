@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import { HttpProblem } from '../../src/api/problem';
 import type { CreateSessionBody } from '../../src/api/schemas';
 import type { Db } from '../../src/db/knex';
 import { createSession, type SessionDeps } from '../../src/sessions/sessions';
@@ -10,6 +11,16 @@ export function sessionDeps(db: Db, temporal: Client, taskQueue: string, publicB
   return { db, temporal, taskQueue, publicBaseUrl, auditKey: TEST_AUDIT_KEY };
 }
 
-export function createSessionAt(deps: SessionDeps, organizationId: string, body: CreateSessionBody = {}, now = new Date()) {
-  return createSession(deps, { organizationId, actor: { type: 'system', id: 'test' } }, body, now);
+/**
+ * Like a careful customer: a 503 (Temporal too slow to accept the start on a loaded machine;
+ * nothing was kept) is retried a few times.
+ */
+export async function createSessionAt(deps: SessionDeps, organizationId: string, body: CreateSessionBody = {}, now = new Date()) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await createSession(deps, { organizationId, actor: { type: 'system', id: 'test' } }, body, now);
+    } catch (err) {
+      if (!(err instanceof HttpProblem && err.status === 503) || attempt >= 5) throw err;
+    }
+  }
 }

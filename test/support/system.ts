@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
@@ -8,6 +8,8 @@ import { Config, parseConfig } from '../../src/config';
 import { createDb, Db } from '../../src/db/knex';
 import { createOrganization } from '../../src/orgs/organizations';
 import { createWorker } from '../../src/temporal/worker';
+import { dataConverter } from '../../src/payloads/dataConverter';
+import { DataKeyStore, MasterKeys } from '../../src/payloads/keyStore';
 import type { Activities } from '../../activities';
 import { hashToken, newToken } from '../../src/orgs/credentials';
 import { registerSearchAttributes } from '../../src/temporal/registerSearchAttributes';
@@ -20,6 +22,7 @@ import { assertMatchesDocument } from './openapiCheck';
 export interface TestSystem {
   config: Config;
   db: Db;
+  keys: DataKeyStore;
   client: Client;
   baseUrl: string;
   worker: Worker;
@@ -30,6 +33,12 @@ export interface TestSystem {
 
 export const TEST_AUDIT_KEY = 'test-audit-key-0123456789abcdef0123456789abcdef';
 export const TEST_METRICS_TOKEN = 'test-metrics-token-0123456789';
+/** A fresh Ed25519 checkpoint signing key (PKCS#8 DER, base64). */
+export const newSigningKey = (): string =>
+  generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64');
+export const TEST_SIGNING_KEY = newSigningKey();
+/** Also set in the environment by setupEnv.ts, for the CLI tools tests run. */
+export const TEST_PAYLOAD_MASTER_KEY = '0f4dccedd533f9bc635bc553d7c7a7894dcdcfec8e034327ba4c99882bf29d3b';
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return parseConfig({
@@ -38,6 +47,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     TEMPORAL_NAMESPACE: 'default',
     TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`,
     AUDIT_HMAC_KEY: TEST_AUDIT_KEY,
+    PAYLOAD_MASTER_KEY: TEST_PAYLOAD_MASTER_KEY,
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
     WEBHOOK_RETRY_DELAYS_SECONDS: '1,1,1',
     LOG_LEVEL: 'silent',
@@ -50,6 +60,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     RATE_LIMIT_WEBHOOK_TEST: '1000000/1m',
     METRICS_TOKEN: TEST_METRICS_TOKEN,
     METRICS_CACHE_SECONDS: '0',
+    AUDIT_SIGNING_KEY: TEST_SIGNING_KEY,
     ...overrides,
   });
 }
@@ -71,9 +82,10 @@ export async function startSystem(
   const config0 = testConfig(overrides);
   const db = createDb(config0.DATABASE_URL);
   const connection = await Connection.connect({ address: config0.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: config0.TEMPORAL_NAMESPACE });
+  const keys = new DataKeyStore(db, MasterKeys.fromConfig(config0));
+  const client = new Client({ connection, namespace: config0.TEMPORAL_NAMESPACE, dataConverter: dataConverter(keys) });
   const nativeConnection = await NativeConnection.connect({ address: config0.TEMPORAL_ADDRESS });
-  let { worker } = await createWorker({ config: config0, db, connection: nativeConnection, client, wrapActivities: options.wrapActivities });
+  let { worker } = await createWorker({ config: config0, db, keys, connection: nativeConnection, client, wrapActivities: options.wrapActivities });
   let running = worker.run();
 
   // Listen first: links embed PUBLIC_BASE_URL, which needs the ephemeral port.
@@ -81,11 +93,12 @@ export async function startSystem(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = { ...config0, PUBLIC_BASE_URL: baseUrl };
-  server.on('request', createApp({ config, db, temporal: client }));
+  server.on('request', createApp({ config, db, temporal: client, keys }));
 
   return {
     config,
     db,
+    keys,
     client,
     baseUrl,
     get worker() {
@@ -93,7 +106,7 @@ export async function startSystem(
     },
     async restartWorker() {
       await running;
-      ({ worker } = await createWorker({ config: config0, db, connection: nativeConnection, client, wrapActivities: options.wrapActivities }));
+      ({ worker } = await createWorker({ config: config0, db, keys, connection: nativeConnection, client, wrapActivities: options.wrapActivities }));
       running = worker.run();
     },
     async stop() {

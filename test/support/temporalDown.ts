@@ -27,7 +27,7 @@ export async function apiWithoutTemporal(sys: TestSystem, mode: 'refused' | 'sil
     address = `127.0.0.1:${(blackhole.address() as AddressInfo).port}`;
   }
   const client = new Client({ connection: Connection.lazy({ address, connectTimeout: '1s' }), namespace: 'default' });
-  const server = http.createServer(createApp({ config: sys.config, db: sys.db, temporal: client }));
+  const server = http.createServer(createApp({ config: sys.config, db: sys.db, temporal: client, keys: sys.keys }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,

@@ -3,6 +3,8 @@ import type { Worker } from '@temporalio/worker';
 import type { Config } from '../../src/config';
 import { createDb, type Db } from '../../src/db/knex';
 import { createWorker } from '../../src/temporal/worker';
+import { dataConverter } from '../../src/payloads/dataConverter';
+import { DataKeyStore, MasterKeys } from '../../src/payloads/keyStore';
 import { quietTemporalRuntime, registerTestSearchAttributes, testConfig } from './system';
 
 // The time-skipping test server (from the pinned binary) with our search attributes, a worker
@@ -12,27 +14,31 @@ export interface TimeSkippingSystem {
   env: TestWorkflowEnvironment;
   config: Config;
   db: Db;
+  keys: DataKeyStore;
   worker: Worker;
   stop(): Promise<void>;
 }
 
 export async function startTimeSkippingSystem(
   overrides: Record<string, string> = {},
-  options: { clock?: () => Date } = {},
+  options: { clock?: () => Date; keys?: (db: Db, master: MasterKeys) => DataKeyStore } = {},
 ): Promise<TimeSkippingSystem> {
   quietTemporalRuntime();
-  const env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER_PATH! } },
-  });
-  await registerTestSearchAttributes(env);
   const config = testConfig(overrides);
   const db = createDb(config.DATABASE_URL);
-  const { worker } = await createWorker({ config, db, connection: env.nativeConnection, client: env.client, clock: options.clock });
+  const keys = (options.keys ?? ((d, m) => new DataKeyStore(d, m)))(db, MasterKeys.fromConfig(config));
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: process.env.TEMPORAL_TEST_SERVER_PATH! } },
+    client: { dataConverter: dataConverter(keys) },
+  });
+  await registerTestSearchAttributes(env);
+  const { worker } = await createWorker({ config, db, keys, connection: env.nativeConnection, client: env.client, clock: options.clock });
   const running = worker.run();
   return {
     env,
     config,
     db,
+    keys,
     worker,
     async stop() {
       worker.shutdown();

@@ -1,6 +1,6 @@
 import { ConfigError, parseConfig } from '../../src/config';
 
-const base = { AUDIT_HMAC_KEY: 'k'.repeat(32) };
+const base = { AUDIT_HMAC_KEY: 'k'.repeat(32), PAYLOAD_MASTER_KEY: 'ab'.repeat(32) };
 
 test('the API binds to loopback while private-network webhooks are allowed', () => {
   expect(parseConfig({ ...base, WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' }).HOST).toBe('127.0.0.1');

@@ -98,7 +98,9 @@ describe('docker-compose.yml', () => {
     const db = new URL(e.DATABASE_URL);
     expect(db.protocol).toBe('postgres:');
     expect(db.hostname).toBe('postgres');
-    expect(db.username).toBe(env('postgres').POSTGRES_USER);
+    // The application's role, not the owner (docs/security.md): it cannot disable ledger triggers.
+    expect(db.username).toBe('kyc_app');
+    expect(db.username).not.toBe(env('postgres').POSTGRES_USER);
     expect(db.pathname).toBe(`/${env('postgres').POSTGRES_DB}`);
     expect(e.TEMPORAL_ADDRESS).toBe('temporal:7233');
     expect(e.TEMPORAL_NAMESPACE).toBe('default');
@@ -109,6 +111,46 @@ describe('docker-compose.yml', () => {
     // The ledger key must come from the operator, never a default baked into the file.
     const rawEnv = services[name].environment as Env;
     expect(rawEnv.AUDIT_HMAC_KEY).toMatch(/^\$\{AUDIT_HMAC_KEY:\?/);
+    expect(rawEnv.PAYLOAD_MASTER_KEY).toMatch(/^\$\{PAYLOAD_MASTER_KEY:\?/);
+    expect(rawEnv.AUDIT_SIGNING_KEY).toMatch(/^\$\{AUDIT_SIGNING_KEY:\?/);
+    // /metrics on its own listener inside the compose network, never on a published port.
+    expect(e.METRICS_PORT).toMatch(/^\d+$/);
+    expect(publishedPorts(name)).not.toContain(e.METRICS_PORT);
+    for (const v of ['TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY', 'TEMPORAL_TLS_CA', 'TEMPORAL_API_KEY']) expect(Object.keys(rawEnv)).toContain(v);
+  });
+
+  it('migrates as the owner and grants the application role its privileges', () => {
+    const e = env('setup');
+    const owner = new URL(e.MIGRATION_DATABASE_URL);
+    expect(owner.username).toBe(env('postgres').POSTGRES_USER);
+    expect(owner.hostname).toBe('postgres');
+    expect(e.APP_DATABASE_ROLE).toBe(new URL(env('api').DATABASE_URL).username);
+    // The role itself is created by the postgres image's init script on first start.
+    const pg = services.postgres as Service & { volumes?: string[] };
+    const init = (pg.volumes ?? []).map(String).find((v) => v.includes('/docker-entrypoint-initdb.d'));
+    expect(init).toBeDefined();
+    const dir = path.join(ROOT, init!.split(':')[0]);
+    const scripts = fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('\n');
+    expect(scripts).toMatch(/CREATE ROLE kyc_app LOGIN/);
+    expect(scripts).toMatch(/NOSUPERUSER NOCREATEDB NOCREATEROLE/);
+  });
+
+  it('publishes the Temporal frontend and Web UI on the host loopback only', () => {
+    for (const name of ['temporal', 'temporal-ui']) {
+      const ports = (services[name].ports ?? []).map(String);
+      expect(ports.length).toBeGreaterThan(0);
+      for (const p of ports) expect([name, p]).toEqual([name, expect.stringMatching(/^127\.0\.0\.1:\d+:\d+$/)]);
+    }
+  });
+
+  it('configures the Web UI for OIDC sign-in, off unless TEMPORAL_UI_AUTH_ENABLED is set', () => {
+    const ui = env('temporal-ui');
+    expect(ui.TEMPORAL_AUTH_ENABLED).toBe('false');
+    const raw = services['temporal-ui'].environment as Env;
+    expect(raw.TEMPORAL_AUTH_ENABLED).toMatch(/^\$\{TEMPORAL_UI_AUTH_ENABLED:-false\}$/);
+    for (const v of ['TEMPORAL_AUTH_PROVIDER_URL', 'TEMPORAL_AUTH_CLIENT_ID', 'TEMPORAL_AUTH_CLIENT_SECRET', 'TEMPORAL_AUTH_CALLBACK_URL', 'TEMPORAL_AUTH_SCOPES']) {
+      expect(Object.keys(raw)).toContain(v);
+    }
   });
 
   it('publishes the API on the port it listens on', () => {

@@ -19,6 +19,8 @@ import {
   stateQuery,
   webhookWorkflowId,
 } from '../../workflows/definitions';
+import { DataKeyStore } from '../../src/payloads/keyStore';
+import { decodeHistoryInPlace } from '../support/history';
 import { WebhookReceiver } from '../support/receiver';
 import { newOrganization, waitUntil } from '../support/system';
 import { createStandaloneAnalysis } from '../../src/analyses/analyses';
@@ -42,7 +44,9 @@ let receiver: WebhookReceiver;
 const produced: { name: string; workflowId: string }[] = [];
 
 beforeAll(async () => {
-  sys = await startTimeSkippingSystem({ WEBHOOK_RETRY_DELAYS_SECONDS: '60,600' });
+  // The purges destroy the sessions' keys; this test keeps every key it used in memory (a
+  // production process cannot) so that it can still decode and replay the purged histories.
+  sys = await startTimeSkippingSystem({ WEBHOOK_RETRY_DELAYS_SECONDS: '60,600' }, { keys: (d, m) => new KeepingKeyStore(d, m, { cacheTtlMs: DAY_MS }) });
   ({ env, db } = sys);
   deps = { db, temporal: env.client, taskQueue: sys.config.TEMPORAL_TASK_QUEUE, publicBaseUrl: 'http://kyc.test', auditKey: sys.config.AUDIT_HMAC_KEY };
   receiver = await new WebhookReceiver().start();
@@ -95,7 +99,7 @@ async function runScenarios(): Promise<void> {
   const erased = await start();
   await erased.handle.executeUpdate(openLinkUpdate);
   await erased.handle.executeUpdate(eraseUpdate, { args: [{ operatorId: org.adminId }] });
-  expect((await erased.handle.query(stateQuery)).status).toBe('purged');
+  expect((await erased.handle.result()).status).toBe('purged');
   produced.push({ name: 'session-erased', workflowId: sessionWorkflowId(erased.session.id) });
 
   // A standalone analysis, decided, then re-armed by a retention change (and the re-arm itself).
@@ -108,11 +112,36 @@ async function runScenarios(): Promise<void> {
   await waitUntil(() => standaloneHandle.query(analysisStateQuery), (s) => s.purgeAt !== null && Date.parse(s.purgeAt) - Date.parse(standalone.createdAt) === 60 * DAY_MS);
   produced.push({ name: 'analysis-decided-rearmed', workflowId: analysisWorkflowId(standalone.id) });
   produced.push({ name: 'retention-rearm', workflowId: change.rearm!.workflowId });
+
+  // The reconciler: a completed session whose workflow was terminated is restarted from its record.
+  const lost = await start();
+  await lost.handle.executeUpdate(completeJourneyUpdate);
+  await waitUntil(() => lost.handle.query(stateQuery), (s) => s.webhookDeliveryIds.length === 1);
+  await lost.handle.terminate('lost by hand');
+  const reconcileId = `reconcile-replay-${org.organizationId}`;
+  const repaired = await env.client.workflow.execute('reconcile', {
+    taskQueue: deps.taskQueue,
+    workflowId: reconcileId,
+    args: [{ organizationIds: [org.organizationId], pendingGraceSeconds: 0, deliveryGraceSeconds: 0 }],
+  });
+  expect(repaired).toMatchObject({ restarted: 1 });
+  expect(await lost.handle.query(stateQuery)).toMatchObject({ status: 'completed' });
+  produced.push({ name: 'rel-recon-session-restored', workflowId: sessionWorkflowId(lost.session.id) });
+  produced.push({ name: 'rel-recon-reconcile', workflowId: reconcileId });
 }
 
+class KeepingKeyStore extends DataKeyStore {
+  override forget(): void {}
+}
+
+/** Histories with their payloads decoded: replayable without keys, and storable as fixtures. */
 async function historiesOf(items: { name: string; workflowId: string }[]) {
   return Promise.all(
-    items.map(async ({ name, workflowId }) => ({ name, workflowId, history: await env.client.workflow.getHandle(workflowId).fetchHistory() })),
+    items.map(async ({ name, workflowId }) => {
+      const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+      await decodeHistoryInPlace(history, sys.keys);
+      return { name, workflowId, history };
+    }),
   );
 }
 
@@ -121,9 +150,15 @@ test('histories of every workflow path replay without determinism errors', async
   expect(histories.map((h) => h.name)).toEqual(
     expect.arrayContaining(['session-expired', 'session-decided-purged', 'session-erased', 'webhook-0', 'analysis-decided-rearmed', 'retention-rearm']),
   );
+  // Fixtures are append-only: capture writes `<CAPTURE_PREFIX><name>.bin` and never overwrites
+  // (old workflow versions must keep replaying).
   if (process.env.CAPTURE_HISTORIES === '1') {
     fs.mkdirSync(FIXTURES, { recursive: true });
-    for (const h of histories) fs.writeFileSync(path.join(FIXTURES, `${h.name}.bin`), History.encode(h.history).finish());
+    const prefix = process.env.CAPTURE_PREFIX ?? '';
+    for (const h of histories) {
+      const file = path.join(FIXTURES, `${prefix}${h.name}.bin`);
+      if (!fs.existsSync(file)) fs.writeFileSync(file, History.encode(h.history).finish(), { flag: 'wx' });
+    }
   }
   const failures: string[] = [];
   for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {

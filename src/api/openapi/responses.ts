@@ -159,7 +159,7 @@ export const attemptResponse = z.object({
 export const deliveryResponse = z
   .object({
     id,
-    event: z.enum(['session_end', 'decision', 'test']),
+    event: z.enum(['session_end', 'decision', 'test', 'audit_checkpoint']),
     status: z.enum(['pending', 'succeeded', 'failed', 'skipped']),
     webhookId: z.string(),
     sessionId: id.nullable(),
@@ -215,12 +215,38 @@ export const auditEventResponse = z
     prevHash: z.string(),
     hash: z.string(),
   });
+export const checkpointResponse = z.object({
+  id,
+  organizationId: id,
+  seq: z.number().int(),
+  hash: z.string(),
+  signedAt: instant,
+  prevCheckpointHash: z.string(),
+  keyId: z.string(),
+  checkpointHash: z.string().describe('SHA-256 of the signed canonical JSON'),
+  signature: z.string().describe('Ed25519 over canonical JSON of {organizationId, seq, hash, signedAt, prevCheckpointHash, keyId}, base64'),
+});
+export const publicKeysResponse = z.object({
+  algorithm: z.literal('Ed25519'),
+  currentKeyId: z.string().nullable(),
+  keys: z.array(z.object({ keyId: z.string(), publicKey: z.string().describe('SPKI PEM'), createdAt: instant, current: z.boolean() })),
+});
 export const ledgerVerificationResponse = z.object({
   valid: z.boolean(),
   checked: z.number().int(),
   headSeq: z.number().int().nullable(),
   headHash: z.string().nullable(),
   firstInvalidSeq: z.number().int().optional(),
+  checkpoints: z
+    .object({
+      valid: z.boolean(),
+      checked: z.number().int(),
+      latestSeq: z.number().int().nullable(),
+      problems: z.array(
+        z.object({ kind: z.enum(['unknown_key', 'bad_signature', 'bad_checkpoint_hash', 'forked_chain', 'missing_events', 'event_mismatch']), seq: z.number().int(), detail: z.string() }),
+      ),
+    })
+    .describe('the events against the signed checkpoints'),
 });
 
 export const healthResponse = z.object({ status: z.literal('ok') });
@@ -235,6 +261,7 @@ export const lists = {
   operators: list(operatorResponse),
   apiKeys: list(apiKeyResponse),
   auditEvents: list(auditEventResponse),
+  checkpoints: list(checkpointResponse),
 };
 
 export const meResponse = z.object({ organizationId: id, operatorId: id, email: z.string(), role });

@@ -211,6 +211,19 @@ export function apiRoutes(bounds: RegistryBounds = { linkExpiryMin: '1m', retent
       callers: ['admin', 'auditor'], query: listAuditEventsQuery, responses: { 200: ok('a page of events', R.lists.auditEvents) },
     },
     {
+      method: 'get', path: '/v1/audit-events/public-key', tag: 'Audit', summary: 'The Ed25519 public keys that verify checkpoints (retired ones included)',
+      callers: ['public'], responses: { 200: ok('the keys', R.publicKeysResponse) },
+    },
+    {
+      method: 'get', path: '/v1/audit-events/checkpoints', tag: 'Audit', summary: 'Signed checkpoints of the ledger (newest first)',
+      callers: ['admin', 'auditor'], query: listQuery, responses: { 200: ok('a page of checkpoints', R.lists.checkpoints) },
+    },
+    {
+      method: 'post', path: '/v1/audit-events/checkpoints', tag: 'Audit', summary: 'Sign the current head now',
+      callers: ['admin'],
+      responses: { 201: ok('a new checkpoint', R.checkpointResponse), 200: ok('the newest checkpoint already covers the head', R.checkpointResponse) },
+    },
+    {
       method: 'get', path: '/v1/audit-events/verify', tag: 'Audit', summary: "Recompute the ledger's hash chain",
       callers: ['admin', 'auditor'], responses: { 200: ok('the verification', R.ledgerVerificationResponse) },
     },

@@ -7,11 +7,16 @@ import {
   recordAuditExport,
   verifyOrganizationLedger,
 } from '../../audit/queries';
+import { listCheckpoints, listPublicKeys, registerSigningKey, takeCheckpoint } from '../../audit/checkpoints';
 import { log } from '../../log';
+import { clientIp } from '../rateLimit';
+import { rateLimiterOf } from '../auth';
+
+import { problems } from '../problem';
 import type { AppDeps } from '../app';
 import { auditFrom } from '../auditContext';
 import { limitPerOrganization, principalOf, requireAuth } from '../auth';
-import { exportAuditEventsQuery, listAuditEventsQuery } from '../ledgerSchemas';
+import { exportAuditEventsQuery, listAuditEventsQuery, listQuery } from '../ledgerSchemas';
 import { idParam } from '../schemas';
 import { ChunkedWriter, ClientGone } from '../streaming';
 import { parseOrThrow } from '../validate';
@@ -27,6 +32,28 @@ export function auditEventRoutes(deps: AppDeps): Router {
   r.get('/v1/audit-events', readers, async (req, res) => {
     const q = parseOrThrow(listAuditEventsQuery, req.query, 'query');
     res.json(await listAuditEvents(deps.db, principalOf(res).organizationId, q));
+  });
+
+  // Public: whoever holds a checkpoint (the customer's webhook receiver, an external auditor)
+  // checks its signature with these keys, the retired ones included.
+  r.get('/v1/audit-events/public-key', async (req, res) => {
+    rateLimiterOf(req)?.take('unauthenticated', clientIp(req));
+    if (deps.signingKey) await registerSigningKey(deps.db, deps.signingKey);
+    res.set('Cache-Control', 'public, max-age=300');
+    res.json(await listPublicKeys(deps.db, deps.signingKey));
+  });
+
+  r.get('/v1/audit-events/checkpoints', readers, async (req, res) => {
+    const q = parseOrThrow(listQuery, req.query, 'query');
+    res.json(await listCheckpoints(deps.db, principalOf(res).organizationId, q));
+  });
+
+  // On demand (admins): sign the current head now; 200 with the newest one if it already covers the head.
+  r.post('/v1/audit-events/checkpoints', requireAuth(deps.db, { roles: ['admin'] }), async (_req, res) => {
+    if (!deps.signingKey) throw problems.unavailable('checkpoints are off: AUDIT_SIGNING_KEY is not configured');
+    const taken = await takeCheckpoint(checkpointDeps(deps), principalOf(res).organizationId);
+    if (!taken) throw problems.conflict('the ledger has no event to checkpoint yet');
+    res.status(taken.created ? 201 : 200).json(taken.checkpoint);
   });
 
   r.get('/v1/audit-events/verify', readers, limitPerOrganization('verify'), async (_req, res) => {
@@ -69,4 +96,15 @@ export function auditEventRoutes(deps: AppDeps): Router {
   });
 
   return r;
+}
+
+export function checkpointDeps(deps: Pick<AppDeps, 'db' | 'temporal' | 'config' | 'signingKey'>) {
+  if (!deps.signingKey) throw new Error('no signing key');
+  return {
+    db: deps.db,
+    key: deps.signingKey,
+    temporal: deps.temporal,
+    taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+    retryDelaysSeconds: deps.config.WEBHOOK_RETRY_DELAYS_SECONDS,
+  };
 }

@@ -42,7 +42,7 @@ export function sessionRoutes(deps: AppDeps): Router {
   r.delete('/v1/sessions/:id', requireAuth(deps.db, { roles: ['admin'] }), async (req, res) => {
     const { id } = parseOrThrow(idParam, req.params, 'params');
     const who = auditFrom(req, res);
-    res.json(await eraseSession({ db: deps.db, temporal: deps.temporal, auditKey: deps.config.AUDIT_HMAC_KEY }, who.organizationId, id, { ...who, operatorId: who.actor.id }));
+    res.json(await eraseSession({ db: deps.db, temporal: deps.temporal, keys: deps.keys, auditKey: deps.config.AUDIT_HMAC_KEY }, who.organizationId, id, { ...who, operatorId: who.actor.id }));
   });
 
   r.post('/v1/sessions/:id/analyses', requireAuth(deps.db, { apiKey: true }), async (req, res) => {

@@ -15,7 +15,7 @@ import { rotateWebhookSecret } from '../../webhooks/secretRotation';
 
 export const listDeliveriesQuery = paginationQuery
   .extend({
-    event: z.enum(['session_end', 'decision', 'test']).optional(),
+    event: z.enum(['session_end', 'decision', 'test', 'audit_checkpoint']).optional(),
     status: z.enum(['pending', 'succeeded', 'failed', 'skipped']).optional(),
     sessionId: z.uuid({ message: 'must be a UUID' }).optional(),
   })

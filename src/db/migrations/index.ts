@@ -5,7 +5,9 @@ import * as m003 from './003_webhook_delivery_log';
 import * as m004 from './004_decisions_and_retention';
 import * as m005 from './005_retention_rearm';
 import * as m007 from './007_pending_creation_and_reconciler';
+import * as m008 from './008_payload_keys';
 import * as m010 from './010_ledger_insider';
+import * as m010a from './010a_checkpoint_webhooks';
 
 // An explicit list instead of a directory scan: works the same under tsx, jest and bundlers.
 // Append new migrations; never edit one that has landed.
@@ -16,7 +18,9 @@ const migrations: Record<string, Knex.Migration> = {
   '004_decisions_and_retention': m004,
   '005_retention_rearm': m005,
   '007_pending_creation_and_reconciler': m007,
+  '008_payload_keys': m008,
   '010_ledger_insider': m010,
+  '010a_checkpoint_webhooks': m010a,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

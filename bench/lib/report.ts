@@ -1,0 +1,60 @@
+// Markdown tables of a `npm run bench` result, as pasted into docs/performance.md:
+//   npx tsx bench/lib/report.ts bench-results/run.json
+import fs from 'node:fs';
+
+type Json = any;
+
+const p = (x: Json) => (x ? `${Math.round(x.p50)} / ${Math.round(x.p95)} / ${Math.round(x.p99)}` : '—');
+
+export function markdown(result: Json): string {
+  const out: string[] = [];
+  out.push(`\`${result.command}\` — ${result.date.slice(0, 16).replace('T', ' ')} UTC, ${result.machine.cpus} cores (${result.machine.cpuModel}), load average at the end ${result.machine.loadAverage.join(' / ')}`);
+  out.push('');
+  out.push('| sessions open before / journeys, concurrency | bare starts/s | product creates/s | ratio | bare journeys/s | product journeys/s | ratio |');
+  out.push('|---|---|---|---|---|---|---|');
+  for (const r of result.runs ?? []) {
+    const t = r.throughput;
+    out.push(`| ${r.openProductSessionsAfter - (r.journeys ?? r.sessions)} / ${r.journeys ?? r.sessions}, ${r.concurrency} | ${t.bareStartsPerSecond} | ${t.productCreatesPerSecond} | **${t.createsProductOverBareStarts}** | ${t.bareJourneysPerSecond} | ${t.productJourneysPerSecond} | **${t.journeysProductOverBare}** |`);
+  }
+  out.push('');
+  out.push('| p50 / p95 / p99 (ms), concurrency | bare start | bare journey | product create (alone) | create | open link | analysis | complete | completion → webhook | decision | decision → webhook | whole journey |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of result.runs ?? []) {
+    const l = r.latencyMs;
+    out.push(`| ${r.sessions} at ${r.concurrency} | ${p(l.bareStart)} | ${p(l.bareJourney)} | ${p(l.productCreateOnly)} | ${p(l.create)} | ${p(l.openLink)} | ${p(l.analysis)} | ${p(l.complete)} | ${p(l.completionToWebhook)} | ${p(l.decision)} | ${p(l.decisionToWebhook)} | ${p(l.journey)} |`);
+  }
+  out.push('');
+  out.push('| CPU seconds during the phase (RSS MB after it) | Temporal dev server | API | worker | bare worker | load generator |');
+  out.push('|---|---|---|---|---|---|');
+  for (const r of result.runs ?? []) {
+    for (const [phase, s] of Object.entries(r.processes as Record<string, Json>)) {
+      const c = s.cpuSeconds;
+      const m = s.rssMb;
+      out.push(`| ${r.sessions} at ${r.concurrency}: ${phase} (${r.seconds[phase]} s) | ${c.temporal} (${m.temporal}) | ${c.api} (${m.api}) | ${c.worker} (${m.worker}) | ${c.bareWorker} (${m.bareWorker}) | ${c.loadGenerator} (${m.loadGenerator}) |`);
+    }
+  }
+  if (result.noLoss) {
+    const n = result.noLoss;
+    out.push('');
+    out.push(`No loss: sessions by status ${JSON.stringify(n.sessionsByStatus)}; deliveries ${JSON.stringify(n.deliveriesByStatus)}; session-end webhooks ${n.webhooks.sessionEnd.distinctIds} distinct ids of ${n.webhooks.sessionEnd.expected} expected (${n.webhooks.sessionEnd.received} received); decision webhooks ${n.webhooks.decision.distinctIds} of ${n.webhooks.decision.expected} (${n.webhooks.decision.received} received); ledger ${JSON.stringify(n.ledger.present)} for ${JSON.stringify(n.ledger.expected)} expected, missing ${n.ledger.missing}, duplicated ${n.ledger.duplicated}, chain valid ${n.ledger.chainValid}.`);
+  }
+  if (result.workerAfterAllRuns) {
+    const w = result.workerAfterAllRuns;
+    out.push('');
+    out.push(`Worker after all runs: ${w.openSessionWorkflows} open session workflows, RSS ${w.rssMb} MB; sticky cache ${JSON.stringify(w.stickyCache)}.`);
+  }
+  if (result.ledger) out.push('', `Ledger: ${result.ledger.appends} appends in one organization at ${result.ledger.concurrency}: ${result.ledger.appendsPerSecond}/s, p50/p95/p99 ${p(result.ledger.latencyMs)} ms, chain valid ${result.ledger.chainValid}.`);
+  if (result.retentionRearmOfOpenSessions) {
+    const r = result.retentionRearmOfOpenSessions;
+    out.push('', `Retention re-arm of the open sessions (PATCH dataRetention to 1m): ${r.overdueSessions} overdue sessions all purged ${r.allPurgedSeconds} s after the PATCH (first after ${r.firstPurgeSeconds} s; ${r.purgesPerSecond}/s) vs a signal to each of ${r.bareWorkflowsSignalled} open bare workflows until its activity's POST: ${r.bareSignalToActivitySeconds} s (${r.bareSignalToActivityPerSecond}/s); ratio ${r.productOverBare}; purge events ${r.purgeEvents}, chain valid ${r.chainValid}.`);
+  }
+  if (result.retentionRearm) {
+    const r = result.retentionRearm;
+    out.push('', `Retention re-arm: ${r.sessions} overdue sessions all purged ${r.allPurgedSeconds} s after the PATCH (${r.purgesPerSecond}/s) vs bare signal → activity ${r.bareSignalToActivityPerSecond}/s (ratio ${r.productOverBare}); purged ${r.purged}, purge events ${r.purgeEvents}, chain valid ${r.chainValid}.`);
+  }
+  return out.join('\n');
+}
+
+if (require.main === module) {
+  for (const file of process.argv.slice(2)) process.stdout.write(`${markdown(JSON.parse(fs.readFileSync(file, 'utf8')))}\n\n`);
+}

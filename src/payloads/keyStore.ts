@@ -1,0 +1,207 @@
+// Data keys in PostgreSQL, wrapped by the master key from configuration. Unwrapped keys are
+// cached briefly (bounded, short-lived) so a busy worker does not query per payload; a purge
+// in this process forgets its key at once, other processes within KEY_CACHE_TTL_MS.
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../db/knex';
+import { masterKeyId, newDataKey, open, parseKeyHex, seal } from '../domain/aesGcm';
+import { orgScope, scopeHintForWorkflowId, type KeyScope } from './scopes';
+
+export const KEY_CACHE_TTL_MS = 10_000;
+const KEY_CACHE_MAX = 2_000;
+
+export class KeyDestroyedError extends Error {
+  constructor(keyId: string, scope: string) {
+    super(`key destroyed: data key ${keyId} (${scope}) was deleted when its record was purged; this payload can no longer be decrypted`);
+    this.name = 'KeyDestroyedError';
+  }
+}
+export class UnknownKeyError extends Error {
+  constructor(keyId: string) {
+    super(`unknown data key ${keyId}`);
+    this.name = 'UnknownKeyError';
+  }
+}
+
+/** The master key that wraps new keys, and previous ones still accepted to unwrap (rotation). */
+export class MasterKeys {
+  readonly current: { id: string; key: Buffer };
+  private readonly byId = new Map<string, Buffer>();
+
+  constructor(currentHex: string, previousHex: string[] = []) {
+    const current = parseKeyHex(currentHex);
+    this.current = { id: masterKeyId(current), key: current };
+    for (const k of [current, ...previousHex.map(parseKeyHex)]) this.byId.set(masterKeyId(k), k);
+  }
+
+  static fromConfig(config: { PAYLOAD_MASTER_KEY: string; PAYLOAD_MASTER_KEY_PREVIOUS?: string[] }): MasterKeys {
+    return new MasterKeys(config.PAYLOAD_MASTER_KEY, config.PAYLOAD_MASTER_KEY_PREVIOUS ?? []);
+  }
+
+  wrap(dataKeyId: string, key: Buffer): { wrapped: Buffer; masterKeyId: string } {
+    return { wrapped: seal(this.current.key, key, `data-key:${dataKeyId}`), masterKeyId: this.current.id };
+  }
+
+  unwrap(dataKeyId: string, wrapped: Buffer, wrappedBy: string): Buffer {
+    const master = this.byId.get(wrappedBy);
+    if (!master) throw new Error(`data key ${dataKeyId} is wrapped by master key ${wrappedBy}, which is not configured (PAYLOAD_MASTER_KEY_PREVIOUS)`);
+    return open(master, wrapped, `data-key:${dataKeyId}`);
+  }
+}
+
+interface DataKeyRow {
+  id: string;
+  scope: KeyScope;
+  wrapped_key: Buffer | null;
+  master_key_id: string | null;
+  destroyed_at: Date | null;
+}
+
+export interface DataKey {
+  id: string;
+  scope: KeyScope;
+  key: Buffer;
+}
+
+/** A small LRU with expiry. */
+class TtlCache<V> {
+  private readonly items = new Map<string, { value: V; expires: number }>();
+  constructor(private readonly max: number, private readonly ttlMs: number) {}
+  get(k: string): V | undefined {
+    const hit = this.items.get(k);
+    if (!hit) return undefined;
+    this.items.delete(k);
+    if (hit.expires < Date.now()) return undefined;
+    this.items.set(k, hit);
+    return hit.value;
+  }
+  set(k: string, value: V): void {
+    this.items.delete(k);
+    this.items.set(k, { value, expires: Date.now() + this.ttlMs });
+    if (this.items.size > this.max) this.items.delete(this.items.keys().next().value as string);
+  }
+  delete(k: string): void {
+    this.items.delete(k);
+  }
+}
+
+export class DataKeyStore {
+  private readonly byScope: TtlCache<DataKey>;
+  private readonly byId: TtlCache<DataKey>;
+
+  constructor(
+    private readonly db: Db,
+    readonly master: MasterKeys,
+    options: { cacheTtlMs?: number } = {},
+  ) {
+    this.byScope = new TtlCache<DataKey>(KEY_CACHE_MAX, options.cacheTtlMs ?? KEY_CACHE_TTL_MS);
+    this.byId = new TtlCache<DataKey>(KEY_CACHE_MAX, options.cacheTtlMs ?? KEY_CACHE_TTL_MS);
+  }
+
+  /** The key that encrypts new payloads of a workflow. */
+  async keyForWorkflow(workflowId: string | undefined): Promise<DataKey> {
+    const hint = scopeHintForWorkflowId(workflowId);
+    if ('scope' in hint) return this.keyForScope(hint.scope);
+    const delivery = await this.db('webhook_deliveries').where({ id: hint.deliveryId }).first('organization_id');
+    return this.keyForScope(delivery ? orgScope(delivery.organization_id) : 'deployment');
+  }
+
+  /**
+   * Gets or creates the scope's key. A destroyed record key is never recreated: what the
+   * workflow writes after its purge (ids and statuses) goes under the organization's key.
+   */
+  async keyForScope(scope: KeyScope): Promise<DataKey> {
+    const cached = this.byScope.get(scope);
+    if (cached) return cached;
+    let row = await this.db<DataKeyRow>('data_keys').where({ scope }).first();
+    if (!row) {
+      const id = randomUUID();
+      const { wrapped, masterKeyId } = this.master.wrap(id, newDataKey());
+      await this.db('data_keys').insert({ id, scope, wrapped_key: wrapped, master_key_id: masterKeyId }).onConflict('scope').ignore();
+      row = (await this.db<DataKeyRow>('data_keys').where({ scope }).first())!;
+    }
+    if (!row.wrapped_key) {
+      const fallback = await this.organizationOf(scope);
+      return this.keyForScope(fallback ? orgScope(fallback) : 'deployment');
+    }
+    const key = this.remember(row);
+    this.byScope.set(scope, key);
+    return key;
+  }
+
+  /** The key a payload names; throws KeyDestroyedError once its record was purged. */
+  async keyById(id: string): Promise<DataKey> {
+    const cached = this.byId.get(id);
+    if (cached) return cached;
+    const row = /^[0-9a-f-]{36}$/i.test(id) ? await this.db<DataKeyRow>('data_keys').where({ id }).first() : undefined;
+    if (!row) throw new UnknownKeyError(id);
+    if (!row.wrapped_key) throw new KeyDestroyedError(id, row.scope);
+    return this.remember(row);
+  }
+
+  /** Which record a payload's key belongs to, and whether it still exists (codec server). */
+  async describeKey(id: string): Promise<{ scope: KeyScope; organizationId: string | null; destroyed: boolean } | null> {
+    const row = /^[0-9a-f-]{36}$/i.test(id) ? await this.db<DataKeyRow>('data_keys').where({ id }).first('scope', 'wrapped_key') : undefined;
+    if (!row) return null;
+    return { scope: row.scope, organizationId: await this.organizationOf(row.scope), destroyed: !row.wrapped_key };
+  }
+
+  /** The organization a key belongs to (null for the deployment key or an unknown record). */
+  async organizationOf(scope: KeyScope): Promise<string | null> {
+    const [kind, id] = scope.split(':') as [string, string | undefined];
+    if (kind === 'org') return id!;
+    if (kind === 'session') return (await this.db('sessions').where({ id }).first('organization_id'))?.organization_id ?? null;
+    if (kind === 'analysis') return (await this.db('analyses').where({ id }).first('organization_id'))?.organization_id ?? null;
+    return null;
+  }
+
+  /** After a purge committed: this process stops using the destroyed key at once. */
+  forget(scope: KeyScope): void {
+    const hit = this.byScope.get(scope);
+    this.byScope.delete(scope);
+    if (hit) this.byId.delete(hit.id);
+  }
+
+  /**
+   * Master key rotation: re-wraps every live data key under the current master key. Payloads
+   * stay as they are (their data keys do not change). Returns how many keys were re-wrapped.
+   */
+  async rewrapAll(options: { batchSize?: number; scopes?: KeyScope[] } = {}): Promise<number> {
+    let count = 0;
+    for (;;) {
+      const query = this.db<DataKeyRow>('data_keys');
+      if (options.scopes) query.whereIn('scope', options.scopes);
+      const rows = await query
+        .whereNotNull('wrapped_key')
+        .whereNot({ master_key_id: this.master.current.id })
+        .orderBy('id')
+        .limit(options.batchSize ?? 500);
+      if (rows.length === 0) return count;
+      for (const row of rows) {
+        const key = this.master.unwrap(row.id, row.wrapped_key!, row.master_key_id!);
+        const { wrapped, masterKeyId } = this.master.wrap(row.id, key);
+        // A purge in between wins: only a still-live key is re-wrapped.
+        count += await this.db('data_keys')
+          .where({ id: row.id, master_key_id: row.master_key_id })
+          .whereNotNull('wrapped_key')
+          .update({ wrapped_key: wrapped, master_key_id: masterKeyId });
+      }
+    }
+  }
+
+  private remember(row: DataKeyRow): DataKey {
+    const key: DataKey = { id: row.id, scope: row.scope, key: this.master.unwrap(row.id, row.wrapped_key!, row.master_key_id!) };
+    this.byId.set(row.id, key);
+    return key;
+  }
+}
+
+/**
+ * Crypto-shredding, inside the purge's own transaction: the record's key is gone when its data
+ * is. The tombstone row also stops any later encode from creating a new key for the record.
+ */
+export async function destroyDataKey(trx: Db, scope: KeyScope): Promise<void> {
+  await trx('data_keys')
+    .insert({ id: randomUUID(), scope, wrapped_key: null, master_key_id: null, destroyed_at: trx.fn.now() })
+    .onConflict('scope')
+    .merge({ wrapped_key: null, master_key_id: null, destroyed_at: trx.raw('COALESCE(data_keys.destroyed_at, now())') });
+}
