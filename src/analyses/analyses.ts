@@ -4,6 +4,7 @@ import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowNotFoundError,
 import { log } from '../log';
 import { page } from '../api/pagination';
 import { HttpProblem, problems } from '../api/problem';
+import { analysisUiMetadata } from '../temporal/uiMetadata';
 import type { CreateStandaloneAnalysisBody } from '../api/schemas';
 import { appendAuditEvent, type AuditActor, type AuditContext } from '../audit/ledger';
 import type { Db } from '../db/knex';
@@ -199,7 +200,7 @@ export async function startAnalysisWorkflow(
         ...(purgeAt ? [{ key: PurgeAt, value: purgeAt }] : []),
         ...(correlationId ? [{ key: CorrelationId, value: correlationIdHash(auditKey, input.organizationId, correlationId) }] : []),
       ],
-      staticSummary: `Standalone analysis ${input.analysisId}`,
+      ...analysisUiMetadata({ ...input, purgeAt }),
     }),
   );
 }

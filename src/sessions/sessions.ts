@@ -25,6 +25,7 @@ import { page } from '../api/pagination';
 import { appendAuditEvent } from '../audit/ledger';
 import type { Caller } from '../analyses/analyses';
 import { problems } from '../api/problem';
+import { sessionUiMetadata } from '../temporal/uiMetadata';
 import type { CreateSessionBody } from '../api/schemas';
 
 export interface SessionDeps {
@@ -302,8 +303,7 @@ export async function startSessionWorkflow(
         ...(purgeAt ? [{ key: PurgeAt, value: purgeAt }] : []),
         ...(correlationId ? [{ key: CorrelationId, value: correlationIdHash(auditKey, input.organizationId, correlationId) }] : []),
       ],
-      staticSummary: `Journey session ${input.sessionId}`,
-      staticDetails: `organization ${input.organizationId}`,
+      ...sessionUiMetadata({ ...input, purgeAt }),
     }),
   );
 }
