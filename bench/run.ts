@@ -46,6 +46,8 @@ const LEDGER_CONCURRENCY = numberList(argv, 'ledger-concurrency', [20])[0];
 const REARM = numberList(argv, 'rearm', [0])[0];
 /** Shorten the retention of every session the runs left open, against a signal to every bare one. */
 const REARM_OPEN = flag(argv, 'rearm-open') !== 'false';
+/** N more sessions opened straight through the domain function (no HTTP), to measure the worker with many open. */
+const OPEN_DIRECT = numberList(argv, 'open-direct', [0])[0];
 const CPU_PROF = flag(argv, 'cpu-prof');
 const OUT = flag(argv, 'out') ?? path.join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 const LOG_DIR = path.resolve('bench-results', 'logs');
@@ -257,7 +259,7 @@ async function main(): Promise<void> {
     const bareOpen: string[] = []; // arrival keys of the bare workflows left waiting on their timer
     let openProductSessions = 0;
     let productJourneys = 0;
-    for (const size of SIZES) {
+    for (const size of SIZES.filter((n) => n > 0)) {
       for (const concurrency of CONCURRENCY) {
         const tag = `${size}x${concurrency}-${randomUUID().slice(0, 8)}`;
         phaseLog = [];
@@ -382,6 +384,22 @@ async function main(): Promise<void> {
     }
     output.runs = runs;
 
+    if (OPEN_DIRECT > 0) {
+      say(`opening ${OPEN_DIRECT} more sessions through the domain function at 50`);
+      const deps = sessionDeps(db, productClient, PRODUCT_QUEUE, baseUrl);
+      const opened = await measured(procs, () => pool(OPEN_DIRECT, 50, () => createSessionAt(deps, org.organizationId, {})), 'open direct');
+      openProductSessions += OPEN_DIRECT;
+      // Let the first workflow tasks of the last ones finish, then read the worker at rest.
+      await new Promise((resolve) => setTimeout(resolve, 15_000));
+      output.openDirect = {
+        sessions: OPEN_DIRECT,
+        seconds: +(opened.ms / 1000).toFixed(1),
+        perSecond: perSecond(OPEN_DIRECT, opened.ms),
+        processes: opened.processes,
+        workerAtRest: { openSessionWorkflows: openProductSessions + productJourneys, rssMb: procStats(procs.worker.child.pid)?.rssMb ?? null, stickyCache: await stickyCacheFigures(workerMetricsPort) },
+      };
+      writeResult(output, cpuProfDir, false);
+    }
     say('counting: sessions, webhooks, ledger');
     output.noLoss = await noLossCounts(db, org.organizationId, receiver, { openSessions: openProductSessions, journeys: productJourneys });
     output.workerAfterAllRuns = {
