@@ -65,6 +65,13 @@ export class SessionRecord {
     return this.plan.verdict;
   }
 
+  /** Verdicts the record may show: a decision left without an answer may or may not have been applied. */
+  acceptableVerdicts(): (string | null)[] {
+    const v = [this.expectedVerdict];
+    if (this.completion === 'acked' && this.decision && !this.decision.acked && this.unanswered.some((u) => u.startsWith('decision'))) v.push(this.decision.newStatus);
+    return v;
+  }
+
   /** The webhook events this session owes the customer: `session_end:<id>`, `decision:<analysisId>`. */
   expectedEvents(): Map<string, Record<string, unknown>> {
     const events = new Map<string, Record<string, unknown>>();
