@@ -53,7 +53,7 @@ fi
 
 if [ -z "${AUDIT_SIGNING_KEY:-}" ]; then
   # Ed25519 key signing ledger checkpoints; stable across restarts so the public key is too.
-  keyfile=.data/audit-signing.key
+  keyfile="$DATA_DIR/audit-signing.key"
   if [ ! -s "$keyfile" ]; then
     (umask 077 && node -e 'const { generateKeyPairSync } = require("crypto");
       process.stdout.write(generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "der" }).toString("base64"))' > "$keyfile")
@@ -65,7 +65,7 @@ fi
 
 if [ -z "${PAYLOAD_MASTER_KEY:-}" ]; then
   # Wraps the data keys that encrypt Temporal payloads: losing it makes every history unreadable.
-  keyfile=.data/payload-master.key
+  keyfile="$DATA_DIR/payload-master.key"
   if [ ! -s "$keyfile" ]; then
     (umask 077 && node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))' > "$keyfile")
     say "generated a local payload master key in $keyfile"

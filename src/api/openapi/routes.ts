@@ -1,3 +1,4 @@
+import { codecPayloadsSchema } from '../routes/codec';
 import { z } from 'zod';
 import { exportAuditEventsQuery, createApiKeySchema, createOperatorSchema, listAuditEventsQuery, listQuery, updateOperatorSchema } from '../ledgerSchemas';
 import {
@@ -235,6 +236,16 @@ export function apiRoutes(bounds: RegistryBounds = { linkExpiryMin: '1m', retent
     {
       method: 'get', path: '/v1/audit-events/:id', tag: 'Audit', summary: 'An event',
       callers: ['admin', 'auditor'], params: idParam, responses: { 200: ok('the event', R.auditEventResponse) },
+    },
+    // --- Temporal's remote codec protocol (Web UI, CLI) -----------------------------------------
+    {
+      method: 'post', path: '/codec/decode', tag: 'Operations', summary: "Decode Temporal payloads of the caller's organization (audited)",
+      description: 'Temporal remote codec protocol; the X-Namespace header names the namespace. Payloads of another organization are refused.',
+      callers: ['operator'], body: codecPayloadsSchema, bodyRequired: true, responses: { 200: ok('the decoded payloads', codecPayloadsSchema) },
+    },
+    {
+      method: 'post', path: '/codec/encode', tag: 'Operations', summary: "Encode payloads under the caller's organization key",
+      callers: ['operator'], body: codecPayloadsSchema, bodyRequired: true, responses: { 200: ok('the encoded payloads', codecPayloadsSchema) },
     },
     // --- operations ---------------------------------------------------------------------------
     { method: 'get', path: '/healthz', tag: 'Operations', summary: 'Liveness', callers: ['public'], responses: { 200: ok('alive', R.healthResponse) } },

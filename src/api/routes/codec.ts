@@ -14,10 +14,10 @@ import { ANY_OPERATOR, principalOf, requireAuth } from '../auth';
 import { problems, zodProblem } from '../problem';
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64').max(4_000_000);
-const bodySchema = z.object({
+export const codecPayloadsSchema = z.object({
   payloads: z.array(z.object({ metadata: z.record(z.string(), base64).optional(), data: base64.optional() })).max(1000),
 });
-type WirePayload = z.infer<typeof bodySchema>['payloads'][number];
+type WirePayload = z.infer<typeof codecPayloadsSchema>['payloads'][number];
 
 const fromWire = (p: WirePayload): Payload => ({
   metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
@@ -52,7 +52,7 @@ export function codecRoutes(deps: AppDeps): Router {
   });
 
   const parse = (req: Request) => {
-    const parsed = bodySchema.safeParse(req.body);
+    const parsed = codecPayloadsSchema.safeParse(req.body);
     if (!parsed.success) throw zodProblem(parsed.error);
     const namespace = req.get('x-namespace');
     if (namespace && namespace !== deps.config.TEMPORAL_NAMESPACE) throw problems.notFound(`namespace ${namespace}`);
