@@ -154,6 +154,10 @@ const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     problem = problems.unsupportedMediaType();
   } else if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500) {
     problem = new HttpProblem(err.status, 'bad-request', 'Bad request', err.expose ? err.message : undefined);
+  } else if (typeof err?.code === 'string' && /^22[0-9A-Z]{3}$/.test(err.code) && typeof err?.severity === 'string') {
+    // A PostgreSQL data exception (SQLSTATE class 22: a NUL character in JSON text, a value out
+    // of range…) is caused by a value of the request; the transaction rolled back.
+    problem = new HttpProblem(400, 'invalid-input', 'Invalid input', 'a value of the request cannot be stored (for example a NUL character in text)');
   } else if (isOutage(err)) {
     // PostgreSQL or Temporal unreachable or past its deadline (src/db/knex.ts, src/temporal/deadlines.ts).
     log.warn('dependency unavailable', { requestId: res.locals.requestId, error: describePermanentFailure(err), route: req.route?.path ?? null });

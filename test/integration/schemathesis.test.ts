@@ -105,7 +105,9 @@ test.each([
   for (const e of entries) {
     const pathname = new URL(e.request.url).pathname.replace(/\/v1\/journey\/[^/]+/, '/v1/journey/{token}').replace(/\/v1\/sessions\/[^/]+\/analyses/, '/v1/sessions/{id}/analyses');
     const tables = SUCCESS_CREATES[`${e.request.method} ${pathname}`];
-    if (tables && e.response.status === 201) for (const t of tables) created[t] = (created[t] ?? 0) + 1;
+    // An Idempotency-Key replay answers the first 201 again and creates nothing.
+    const replayed = e.response.headers.some((h) => h.name.toLowerCase() === 'idempotent-replayed' && h.value === 'true');
+    if (tables && e.response.status === 201 && !replayed) for (const t of tables) created[t] = (created[t] ?? 0) + 1;
   }
   for (const table of ['sessions', 'analyses', 'documents', 'operators', 'api_keys']) {
     expect([table, after[table] - before[table]]).toEqual([table, created[table] ?? 0]);
