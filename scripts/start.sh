@@ -40,39 +40,24 @@ TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 # serve it, behind that bearer token, on the API's port.
 export METRICS_PORT="${METRICS_PORT:-9464}"
 
-if [ -z "${AUDIT_HMAC_KEY:-}" ]; then
-  # Generated once and reused: a new key would make the existing ledger fail verification.
-  keyfile="$DATA_DIR/audit-hmac.key"
+# Local secrets, generated once in $DATA_DIR and reused (anything set in the environment wins).
+local_secret() { # VAR file "what" node-expression-printing-a-new-secret
+  local var="$1" keyfile="$DATA_DIR/$2" what="$3" expr="$4"
+  [ -z "${!var:-}" ] || return 0
   if [ ! -s "$keyfile" ]; then
-    (umask 077 && node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))' > "$keyfile")
-    say "generated a local audit HMAC key in $keyfile"
+    (umask 077 && node -e "process.stdout.write($expr)" > "$keyfile")
+    say "generated a local $what in $keyfile"
   fi
-  AUDIT_HMAC_KEY="$(cat "$keyfile")"
-  export AUDIT_HMAC_KEY
-fi
-
-if [ -z "${AUDIT_SIGNING_KEY:-}" ]; then
-  # Ed25519 key signing ledger checkpoints; stable across restarts so the public key is too.
-  keyfile="$DATA_DIR/audit-signing.key"
-  if [ ! -s "$keyfile" ]; then
-    (umask 077 && node -e 'const { generateKeyPairSync } = require("crypto");
-      process.stdout.write(generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "der" }).toString("base64"))' > "$keyfile")
-    say "generated a local audit signing key (Ed25519) in $keyfile"
-  fi
-  AUDIT_SIGNING_KEY="$(cat "$keyfile")"
-  export AUDIT_SIGNING_KEY
-fi
-
-if [ -z "${PAYLOAD_MASTER_KEY:-}" ]; then
-  # Wraps the data keys that encrypt Temporal payloads: losing it makes every history unreadable.
-  keyfile="$DATA_DIR/payload-master.key"
-  if [ ! -s "$keyfile" ]; then
-    (umask 077 && node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))' > "$keyfile")
-    say "generated a local payload master key in $keyfile"
-  fi
-  PAYLOAD_MASTER_KEY="$(cat "$keyfile")"
-  export PAYLOAD_MASTER_KEY
-fi
+  export "$var=$(cat "$keyfile")"
+}
+HEX32='require("crypto").randomBytes(32).toString("hex")'
+# A new audit key would make the existing ledger fail verification.
+local_secret AUDIT_HMAC_KEY audit-hmac.key "audit HMAC key" "$HEX32"
+# Ed25519 key signing ledger checkpoints; stable across restarts so the public key is too.
+local_secret AUDIT_SIGNING_KEY audit-signing.key "audit signing key (Ed25519)" \
+  'require("crypto").generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "der" }).toString("base64")'
+# Wraps the data keys that encrypt Temporal payloads: losing it makes every history unreadable.
+local_secret PAYLOAD_MASTER_KEY payload-master.key "payload master key" "$HEX32"
 
 # --- helpers ------------------------------------------------------------------------
 tcp_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2> /dev/null; }
