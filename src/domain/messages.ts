@@ -26,8 +26,11 @@ export const analystDecisionSchema = requestContextSchema.extend({
   operatorId: z.uuid(),
   comment: z.string().max(5000).optional(),
   commentId: z.uuid().optional(),
-  /** Set by the workflow on a decision that arrived as a signal (the Temporal UI/CLI door). */
-  via: z.literal('temporal').optional(),
+  /**
+   * The door, set by the workflow on a decision that arrived as a signal (`temporal`): whatever a
+   * signal claims here is overwritten, so any short value is accepted rather than refused.
+   */
+  via: z.string().max(40).optional(),
 });
 
 /**
