@@ -53,7 +53,7 @@ export const configSchema = z.object({
    * sticky cache keeps the worker's memory flat however many are open (an evicted session
    * replays its short history when its next task comes). Unset concurrency = the SDK's defaults.
    */
-  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(300),
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1500),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).optional(),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).optional(),
   /** host:port for the worker's Prometheus endpoint (SDK metrics: sticky cache, task latencies). */
