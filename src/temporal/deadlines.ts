@@ -10,9 +10,12 @@ export const WORKFLOW_START_DEADLINE_MS = 4_000;
  */
 export const TEMPORAL_CALL_DEADLINE_MS = 4_000;
 
-/** Runs `fn`'s Temporal calls under the API's deadline (client.withDeadline). */
+/**
+ * Runs `fn`'s Temporal calls under the API's deadline (client.withDeadline): the client's
+ * configured one (TEMPORAL_START_DEADLINE_MS, set by createApp/createWorker) when it has one.
+ */
 export function withCallDeadline<T>(temporal: { withDeadline<R>(deadline: number | Date, fn: () => Promise<R>): Promise<R> }, fn: () => Promise<T>): Promise<T> {
-  return temporal.withDeadline(Date.now() + TEMPORAL_CALL_DEADLINE_MS, fn);
+  return temporal.withDeadline(Date.now() + (deadlines.get(temporal as Client) ?? TEMPORAL_CALL_DEADLINE_MS), fn);
 }
 
 // Per client, so a process (or a test) holding two clients can bound each its own way;
