@@ -64,3 +64,46 @@ export async function rotateWebhookSecret(
     };
   });
 }
+
+/**
+ * Deletes the organization's rotated-out secrets whose overlap has ended: they can no longer
+ * sign, so keeping them only leaves a secret in backups. Returns how many went.
+ */
+export async function deleteExpiredWebhookSecrets(db: Db, input: { organizationId: string; now?: Date }): Promise<number> {
+  const now = input.now ?? new Date();
+  return db('webhook_secrets')
+    .where({ organization_id: input.organizationId })
+    .whereNotNull('expires_at')
+    .andWhere('expires_at', '<=', now)
+    .delete();
+}
+
+/**
+ * Ends the overlap at once: every rotated-out secret of the organization is deleted, so only
+ * the current one signs from now on. Audited in the same transaction. Not yet wired to a route.
+ */
+export async function endWebhookSecretGrace(
+  db: Db,
+  hmacKey: string,
+  input: { organizationId: string; actor: AuditActor; context?: AuditContext },
+): Promise<{ endedSecrets: number }> {
+  return db.transaction(async (trx) => {
+    const locked = await trx('settings').where({ organization_id: input.organizationId }).forUpdate().first('organization_id');
+    if (!locked) throw new Error(`organization ${input.organizationId} has no settings row`);
+    const ended: number = await trx('webhook_secrets')
+      .where({ organization_id: input.organizationId })
+      .whereNotNull('expires_at')
+      .delete();
+    await appendAuditEvent(trx, hmacKey, {
+      organizationId: input.organizationId,
+      actor: input.actor,
+      action: 'webhook_secret.end_grace',
+      category: 'modification',
+      resource: { type: 'webhook_secret', id: input.organizationId },
+      changes: { endedSecrets: ended },
+      outcome: 'success',
+      ...input.context,
+    });
+    return { endedSecrets: ended };
+  });
+}
