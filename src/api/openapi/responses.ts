@@ -126,6 +126,8 @@ export const retentionPreviewResponse = z.object({
 });
 
 export const webhookSecretResponse = z.object({ secret: z.string().startsWith('whsec_') });
+export const endedGraceResponse = z.object({ endedSecrets: z.number().int() });
+
 export const rotatedSecretResponse = z.object({
   secret: z.string().startsWith('whsec_'),
   createdAt: instant,

@@ -151,6 +151,10 @@ export function apiRoutes(bounds: RegistryBounds = { linkExpiryMin: '1m', retent
       callers: ['admin'], body: noBody, idempotencyKey: true, responses: { 200: ok('the new secret', R.rotatedSecretResponse) },
     },
     {
+      method: 'post', path: '/v1/settings/webhook-secret/end-grace', tag: 'Webhooks', summary: 'End the overlap now: rotated-out secrets are deleted and stop signing',
+      callers: ['admin'], body: noBody, idempotencyKey: true, responses: { 200: ok('how many secrets ended', R.endedGraceResponse) },
+    },
+    {
       method: 'post', path: '/v1/settings/webhooks/test', tag: 'Webhooks', summary: 'Send a signed sample now and return the attempt',
       callers: ['admin'], body: testWebhookBody, bodyRequired: true, idempotencyKey: true,
       responses: { 200: ok('the attempt', R.testWebhookResponse) },

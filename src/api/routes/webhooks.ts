@@ -9,7 +9,7 @@ import { idParam, paginationQuery } from '../schemas';
 import { parseOrThrow } from '../validate';
 import { getDeliveryView, listDeliveries } from '../../webhooks/deliveries';
 import { redeliverWebhook, sendTestWebhook, type OperatorAction } from '../../webhooks/operations';
-import { rotateWebhookSecret } from '../../webhooks/secretRotation';
+import { endWebhookSecretGrace, rotateWebhookSecret } from '../../webhooks/secretRotation';
 
 // The webhook delivery log, redelivery, test sends and secret rotation (SPEC §4, §5).
 
@@ -89,6 +89,20 @@ export function webhookRoutes(deps: AppDeps): Router {
     const row = await deps.db('webhook_secrets').where({ id: rotated.id, organization_id: action.organizationId }).first('secret');
     res.set('Cache-Control', 'no-store');
     replyIdempotent(res, result, { secret: row.secret, createdAt: rotated.createdAt, previousSecretExpiresAt: rotated.previousSecretExpiresAt });
+  });
+
+  // Ends the 24 h overlap now: the rotated-out secrets are deleted and stop signing.
+  r.post('/v1/settings/webhook-secret/end-grace', admin, async (req, res) => {
+    const action = operatorAction(req, res);
+    const result = await withIdempotency(
+      deps.db,
+      { organizationId: action.organizationId, route: 'POST /v1/settings/webhook-secret/end-grace', key: req.get('idempotency-key'), body: req.body ?? null },
+      async () => {
+        parseOrThrow(noBody, req.body);
+        return { status: 200, body: await endWebhookSecretGrace(deps.db, deps.config.AUDIT_HMAC_KEY, action) };
+      },
+    );
+    replyIdempotent(res, result);
   });
 
   r.post('/v1/settings/webhooks/test', admin, limitPerOrganization('webhook_test'), async (req, res) => {
