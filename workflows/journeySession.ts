@@ -171,6 +171,8 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     retention.changed ||
     (state.status === 'completed' && !sessionEndSent);
 
+  const linkDue = (): boolean => isOpen() && !completionRequested && Date.now() >= expiresAtMs;
+
   const cancelled = await untilCancelled(async () => {
     for (;;) {
       const linkDeadline = isOpen() && !completionRequested ? Math.max(0, expiresAtMs - Date.now()) : undefined;
@@ -180,8 +182,12 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
 
       if (refused.length > 0) await recordRefusals();
       if (await retention.settle((purgeAt) => acts.recordPurgeAt({ sessionId: input.sessionId, purgeAt }))) publish();
-      if (erasure.requested || retention.due) return;
-      if (isOpen() && !completionRequested && Date.now() >= expiresAtMs) {
+      // Link expiry and purge due in the same task (a late worker): the link expired first, so
+      // its expiry is recorded before the purge.
+      const expireFirst =
+        retention.due && !erasure.requested && linkDue() && patched(PATCHES.expireBeforePurge);
+      if ((erasure.requested || retention.due) && !expireFirst) return;
+      if (linkDue()) {
         // The link died at its expiry instant, whenever this timer's task actually ran. The state
         // follows the record, so whoever sees `expired` here finds it in PostgreSQL too.
         await acts.expireSession({ sessionId: input.sessionId, at: input.linkExpiresAt });
@@ -189,6 +195,7 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
         state.expiredAt = input.linkExpiresAt;
         publish();
       }
+      if (expireFirst) return;
       if (state.status === 'completed' && !sessionEndSent) {
         sessionEndSent = true;
         const { deliveryId } = await acts.dispatchWebhook({

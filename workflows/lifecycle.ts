@@ -55,6 +55,8 @@ export const PATCHES = {
   cancelPurges: 'rel-core-cancel-purges',
   /** Long-lived workflows continue as new, carrying their state. */
   continueAsNew: 'rel-core-continue-as-new',
+  /** Link expiry and purge due together: the expiry is recorded first. */
+  expireBeforePurge: 'rel-fix-expire-before-purge',
 } as const;
 
 /**

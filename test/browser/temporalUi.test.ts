@@ -12,6 +12,7 @@ import { call, newOrganization, startSystem, waitUntil, type TestSystem } from '
 
 let temporal: ChildProcess | undefined;
 let uiPort: number;
+let codecUrl: string;
 let sys: TestSystem;
 let browser: BrowserContext;
 
@@ -29,14 +30,16 @@ async function freePorts(count: number): Promise<number[]> {
 
 describeWithChromium('Temporal Web UI', () => {
   beforeAll(async () => {
-    const [port, ui, http, metrics] = await freePorts(4);
+    const [port, ui, http, metrics, codec] = await freePorts(5);
     uiPort = ui;
+    // The UI calls this codec endpoint from the page; the test forwards it to the API's codec server.
+    codecUrl = `http://127.0.0.1:${codec}/codec`;
     const cli = process.env.TEMPORAL_CLI_PATH!;
     temporal = spawn(
       cli,
       [
         'server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(ui),
-        '--http-port', String(http), '--metrics-port', String(metrics), '--log-level', 'error',
+        '--http-port', String(http), '--ui-codec-endpoint', codecUrl, '--metrics-port', String(metrics), '--log-level', 'error',
         ...customSearchAttributes.flatMap((a) => ['--search-attribute', `${a.name}=${a.cliType}`]),
       ],
       { stdio: 'ignore', env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEMPORAL_'))) },
@@ -88,8 +91,16 @@ describeWithChromium('Temporal Web UI', () => {
     expect(await described.staticSummary()).toBe(`Journey session ${session.body.id}`);
     expect(await described.staticDetails()).toContain(`link expires ${session.body.link.expiresAt}`);
     expect(await described.staticDetails()).not.toMatch(/CRM|@|firstName/);
+    // The UI decodes through the API's codec server with an operator token, as operators do.
+    await page.route(`${codecUrl}/**`, async (route) => {
+      const cors = { 'access-control-allow-origin': `http://127.0.0.1:${uiPort}`, 'access-control-allow-headers': 'Authorization, Content-Type, X-Namespace', 'access-control-allow-methods': 'POST, OPTIONS', 'access-control-allow-credentials': 'true' };
+      if (route.request().method() === 'OPTIONS') return route.fulfill({ status: 204, headers: cors });
+      const r = await fetch(`${sys.baseUrl}/codec/${route.request().url().split('/codec/')[1]}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${org.adminToken}`, 'x-namespace': 'default' }, body: route.request().postData() ?? '' });
+      return route.fulfill({ status: r.status, headers: { ...cors, 'content-type': 'application/json' }, body: await r.text() });
+    });
     await page.goto(`http://127.0.0.1:${uiPort}/namespaces/default/workflows/${workflowId}/${described.runId}/history`);
     await waitForText(page.locator('body'), 'journeySession', 60_000);
+    await waitForText(page.locator('body'), `Journey session ${session.body.id}`, 60_000);
     await screenshot(page, 'temporal-ui-workflow');
     await page.close();
   });

@@ -2,7 +2,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Db } from '../../src/db/knex';
 import { createSession, addSessionAnalysis, completeJourney, SessionDeps } from '../../src/sessions/sessions';
 import { completeJourneyUpdate, sessionWorkflowId, stateQuery, JourneySessionState } from '../../workflows/definitions';
-import { newOrganization } from '../support/system';
+import { newOrganization, waitUntil } from '../support/system';
+import { updateSettings } from '../../src/settings/settings';
 import { startTimeSkippingSystem, type TimeSkippingSystem } from '../support/timeSkipping';
 import { HttpProblem } from '../../src/api/problem';
 
@@ -107,4 +108,25 @@ test(`the consolidated verdict follows the rule for all ${mixes.length} mixes of
     const row = await db('sessions').where({ id: session.id }).first();
     expect({ mix, verdict, stored: row.verdict }).toEqual({ mix, verdict: expectedVerdict(mix), stored: expectedVerdict(mix) });
   }
+});
+
+test('a link expiry and a purge due at the same instant: the expiry is recorded before the purge', async () => {
+  // Retention equal to the link lifetime: both deadlines fall in the same workflow task, as
+  // after a worker restart that found both past (fault suite, worker-kill).
+  const sameOrg = await newOrganization(db);
+  await updateSettings(db, sameOrg.organizationId, { dataRetention: '2h' });
+  const now = new Date(await env.currentTimeMs());
+  const session = await createSession(deps, sameOrg.asApiKey, { linkExpiry: '2h' }, now);
+  const handle = env.client.workflow.getHandle(sessionWorkflowId(session.id));
+  await env.sleep(2 * 60 * 60 * 1000 + 1000);
+  await waitUntil(() => handle.describe(), (d) => d.status.name === 'COMPLETED', 120_000);
+
+  const events = await db('audit_events')
+    .where({ resource_id: session.id })
+    .whereIn('action', ['session.expire', 'session.purge'])
+    .orderBy('seq');
+  expect(events.map((e: { action: string }) => e.action)).toEqual(['session.expire', 'session.purge']);
+  const row = await db('sessions').where({ id: session.id }).first();
+  expect(row.status).toBe('purged');
+  expect(row.expired_at?.toISOString()).toBe(session.link.expiresAt);
 });
