@@ -5,6 +5,7 @@ import { OrganizationId } from '../src/temporal/searchAttributes';
 import { webhookWorkflowId, type WebhookDeliveryInput } from '../workflows/definitions';
 import { webhookHeaders, webhookIdForDelivery } from '../src/domain/webhookSignature';
 import { activeWebhookSecrets, getSettings } from '../src/settings/settings';
+import { deleteExpiredWebhookSecrets } from '../src/webhooks/secretRotation';
 import { appendAuditEvent } from '../src/audit/ledger';
 import { log } from '../src/log';
 import {
@@ -119,6 +120,8 @@ export function createWebhookActivities({ db, temporal, send, config, clock = ()
       const body = JSON.stringify(delivery.payload);
       // Inside its 24 h overlap a rotated-out secret still signs: two signatures in one header.
       const secrets = await activeWebhookSecrets(db, delivery.organization_id, attemptedAt);
+      // Sign-time sweep, as for idempotency keys: a secret past its overlap leaves the database.
+      await deleteExpiredWebhookSecrets(db, { organizationId: delivery.organization_id, now: attemptedAt });
       const headers = webhookHeaders({
         secrets,
         webhookId: webhookIdForDelivery(delivery.id),

@@ -80,12 +80,8 @@ export async function settingsForCreation(trx: Db, organizationId: string): Prom
 
 /** Secrets that sign right now: the current one first, then any still inside its overlap. */
 export async function activeWebhookSecrets(db: Db, organizationId: string, now = new Date()): Promise<string[]> {
-  // Sign-time sweep, as for idempotency keys: a secret past its overlap never signs again.
-  await db('webhook_secrets')
-    .where({ organization_id: organizationId })
-    .whereNotNull('expires_at')
-    .andWhere('expires_at', '<=', now)
-    .delete();
+  // Read only: it also serves the reveal route (a GET). Expired ones are deleted by
+  // deleteExpiredWebhookSecrets (rotation, delivery attempts), never here.
   const rows = await db('webhook_secrets')
     .where({ organization_id: organizationId })
     .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))

@@ -28,6 +28,7 @@ export async function rotateWebhookSecret(
     // The settings row is the organization's lock: two rotations never interleave.
     const locked = await trx('settings').where({ organization_id: input.organizationId }).forUpdate().first('organization_id');
     if (!locked) throw new Error(`organization ${input.organizationId} has no settings row`);
+    await deleteExpiredWebhookSecrets(trx, { organizationId: input.organizationId, now });
     const current: { id: string; secret: string } | undefined = await trx('webhook_secrets')
       .where({ organization_id: input.organizationId })
       .whereNull('expires_at')
@@ -80,7 +81,8 @@ export async function deleteExpiredWebhookSecrets(db: Db, input: { organizationI
 
 /**
  * Ends the overlap at once: every rotated-out secret of the organization is deleted, so only
- * the current one signs from now on. Audited in the same transaction. Not yet wired to a route.
+ * the current one signs from now on. Audited in the same transaction
+ * (POST /v1/settings/webhook-secret/end-grace).
  */
 export async function endWebhookSecretGrace(
   db: Db,

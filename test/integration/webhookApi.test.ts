@@ -3,8 +3,10 @@ import { webhookWorkflowId } from '../../workflows/definitions';
 import { WebhookReceiver } from '../support/receiver';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { EncryptionCodec } from '../../src/payloads/codec';
-import { addOperator, call, newOrganization, startSystem, TestSystem } from '../support/system';
+import { addOperator, call, newOrganization, startSystem, TEST_AUDIT_KEY, TestSystem } from '../support/system';
 import { deliveryResult, sessionEndDelivery, verifyWithStandardWebhooks } from '../support/webhooks';
+import { activeWebhookSecrets, SECRET_OVERLAP_MS } from '../../src/settings/settings';
+import { deleteExpiredWebhookSecrets, rotateWebhookSecret } from '../../src/webhooks/secretRotation';
 
 // The delivery log, redelivery, test sends and secret rotation through the REST API, on the
 // real Temporal dev server, PostgreSQL and a receiver on 127.0.0.1 (schedule 1 s, 1 s, 1 s).
@@ -340,4 +342,64 @@ test('rotating the secret: the next webhook carries two signatures, each verifyi
   expect((await call(sys.baseUrl, 'POST', '/v1/settings/webhook-secret/rotate', { token: auditor.token })).status).toBe(403);
   expect((await call(sys.baseUrl, 'POST', '/v1/settings/webhook-secret/rotate', { token: org.adminToken, body: { secret: 'mine' } })).status).toBe(400);
   expect((await call(sys.baseUrl, 'GET', '/v1/settings/webhook-secret/rotate', { token: org.adminToken })).status).toBe(405);
+});
+
+test('ending the grace period: admin only, the rotated-out secret stops signing at once, audited as webhook_secret.end_grace', async () => {
+  const org = await orgWithWebhook('/end-grace');
+  const { body: old } = await call(sys.baseUrl, 'GET', '/v1/settings/webhook-secret', { token: org.adminToken });
+  const rotated = await call(sys.baseUrl, 'POST', '/v1/settings/webhook-secret/rotate', { token: org.adminToken });
+  expect(rotated.status).toBe(200);
+
+  const analyst = await addOperator(sys.db, org.organizationId, 'analyst');
+  const auditor = await addOperator(sys.db, org.organizationId, 'auditor');
+  for (const who of [analyst, auditor]) {
+    expect((await call(sys.baseUrl, 'POST', '/v1/settings/webhook-secret/end-grace', { token: who.token })).status).toBe(403);
+  }
+  expect(await auditOf(org.organizationId, 'webhook_secret.end_grace')).toHaveLength(0);
+
+  const ended = await call(sys.baseUrl, 'POST', '/v1/settings/webhook-secret/end-grace', { token: org.adminToken });
+  expect(ended.status).toBe(200);
+  expect(ended.body).toEqual({ endedSecrets: 1 });
+  expect(await sys.db('webhook_secrets').where({ organization_id: org.organizationId }).count({ n: '*' }).first()).toEqual({ n: '1' });
+
+  const { sessionId, result } = await completedSession(org);
+  expect(result).toBe('succeeded');
+  const [req] = receiver.forPath('/end-grace');
+  expect(String(req.headers['webhook-signature']).split(' ')).toHaveLength(1);
+  expect(verifyWithStandardWebhooks(rotated.body.secret, req)).toEqual({ sessionId, newStatus: 'verify' });
+  expect(() => verifyWithStandardWebhooks(old.secret, req)).toThrow();
+
+  const [event] = await auditOf(org.organizationId, 'webhook_secret.end_grace');
+  expect(event).toMatchObject({ actor_type: 'operator', actor_id: org.adminId, category: 'modification', resource_type: 'webhook_secret' });
+  expect(event.changes).toEqual({ endedSecrets: 1 });
+});
+
+test('a rotated-out secret signs for 24 h, then is deleted (at the next rotation or signing sweep)', async () => {
+  const org = await orgWithWebhook('/expired');
+  const actor = { type: 'operator' as const, id: org.adminId };
+  const t0 = new Date('2026-01-01T00:00:00Z');
+  const first = await rotateWebhookSecret(sys.db, TEST_AUDIT_KEY, { organizationId: org.organizationId, actor, now: t0 });
+  const rows = () => sys.db('webhook_secrets').where({ organization_id: org.organizationId }).count({ n: '*' }).first();
+  expect(await rows()).toEqual({ n: '2' });
+
+  const justBefore = new Date(t0.getTime() + SECRET_OVERLAP_MS - 1);
+  expect(await activeWebhookSecrets(sys.db, org.organizationId, justBefore)).toHaveLength(2);
+  expect(await deleteExpiredWebhookSecrets(sys.db, { organizationId: org.organizationId, now: justBefore })).toBe(0);
+  const atEnd = new Date(t0.getTime() + SECRET_OVERLAP_MS);
+  expect(await activeWebhookSecrets(sys.db, org.organizationId, atEnd)).toEqual([first.secret]);
+  expect(await rows()).toEqual({ n: '2' }); // reading never deletes (the reveal route is a GET)
+  expect(await deleteExpiredWebhookSecrets(sys.db, { organizationId: org.organizationId, now: atEnd })).toBe(1);
+  expect(await rows()).toEqual({ n: '1' });
+
+  // A rotation sweeps its organization's expired secrets in its own transaction.
+  const t1 = new Date(atEnd.getTime() + 1000);
+  await rotateWebhookSecret(sys.db, TEST_AUDIT_KEY, { organizationId: org.organizationId, actor, now: t1 });
+  await rotateWebhookSecret(sys.db, TEST_AUDIT_KEY, { organizationId: org.organizationId, actor, now: new Date(t1.getTime() + SECRET_OVERLAP_MS + 1) });
+  expect(await rows()).toEqual({ n: '2' }); // the current one and the one just rotated out
+
+  // Its overlap (in January) is long over: the next delivery attempt signs once and deletes it.
+  const { result } = await completedSession(org);
+  expect(result).toBe('succeeded');
+  expect(String(receiver.forPath('/expired')[0].headers['webhook-signature']).split(' ')).toHaveLength(1);
+  expect(await rows()).toEqual({ n: '1' });
 });
