@@ -6,6 +6,7 @@ import { webhookWorkflowId, type WebhookDeliveryInput } from '../workflows/defin
 import { webhookHeaders, webhookIdForDelivery } from '../src/domain/webhookSignature';
 import { activeWebhookSecrets, getSettings } from '../src/settings/settings';
 import { deleteExpiredWebhookSecrets } from '../src/webhooks/secretRotation';
+import { MasterKeys } from '../src/payloads/keyStore';
 import { appendAuditEvent } from '../src/audit/ledger';
 import { log } from '../src/log';
 import {
@@ -36,6 +37,9 @@ export interface WebhookDeps {
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: boolean;
     WEBHOOK_RETRY_DELAYS_SECONDS: number[];
     AUDIT_HMAC_KEY: string;
+    /** Unseals the organization's signing secrets. */
+    PAYLOAD_MASTER_KEY: string;
+    PAYLOAD_MASTER_KEY_PREVIOUS?: string[];
   };
 }
 
@@ -53,6 +57,7 @@ const urlFor = (event: string, s: { sessionEndWebhookUrl: string | null; decisio
   event === 'decision' ? s.decisionWebhookUrl : event === 'audit_checkpoint' ? (s.decisionWebhookUrl ?? s.sessionEndWebhookUrl) : s.sessionEndWebhookUrl;
 
 export function createWebhookActivities({ db, temporal, send, config, clock = () => new Date() }: WebhookDeps) {
+  const master = MasterKeys.fromConfig(config);
   return {
     /**
      * Records the event's delivery and starts its own workflow (`webhook-<deliveryId>`), not a
@@ -119,7 +124,7 @@ export function createWebhookActivities({ db, temporal, send, config, clock = ()
 
       const body = JSON.stringify(delivery.payload);
       // Inside its 24 h overlap a rotated-out secret still signs: two signatures in one header.
-      const secrets = await activeWebhookSecrets(db, delivery.organization_id, attemptedAt);
+      const secrets = await activeWebhookSecrets(db, master, delivery.organization_id, attemptedAt);
       // Sign-time sweep, as for idempotency keys: a secret past its overlap leaves the database.
       await deleteExpiredWebhookSecrets(db, { organizationId: delivery.organization_id, now: attemptedAt });
       const headers = webhookHeaders({

@@ -20,8 +20,11 @@ import { auditEventHash, GENESIS_HASH } from '../src/domain/auditChain';
 import { createDb, type Db } from '../src/db/knex';
 import { dropDatabase, prepareDatabase } from '../src/db/migrate';
 import { createOrganization } from '../src/orgs/organizations';
+import { MasterKeys } from '../src/payloads/keyStore';
 
 const HMAC_KEY = 'bench-audit-key-0123456789abcdef0123456789abcdef';
+// Seals the bench organization's signing secret; its own throwaway database.
+const BENCH_MASTER_KEY = 'be'.repeat(32);
 const INSERT_BATCH = 2000; // 18 columns a row: well under PostgreSQL's 65535 bind parameters
 const MB = 1024 * 1024;
 
@@ -136,7 +139,7 @@ async function gcAndMeasure(child: ChildProcess): Promise<Sample> {
 }
 
 async function runOnce(databaseUrl: string, db: Db, events: number, format: string, pauseMs: number) {
-  const org = await createOrganization(db, { name: `bench ${events}`, adminEmail: `bench-${events}@example.com` });
+  const org = await createOrganization(db, new MasterKeys(BENCH_MASTER_KEY), { name: `bench ${events}`, adminEmail: `bench-${events}@example.com` });
   await seedLedger(db, org.organizationId, events);
 
   const api = await startApi(databaseUrl);

@@ -8,6 +8,9 @@ import { createDb } from '../db/knex';
 import { correlationIdHash } from '../domain/correlationIdHash';
 import { DataKeyStore, MasterKeys } from '../payloads/keyStore';
 import { createOrganization } from '../orgs/organizations';
+import { rewrapWebhookSecrets } from '../settings/settings';
+import fs from 'node:fs';
+import path from 'node:path';
 
 const usage = [
   'usage: admin create-org --name NAME --admin-email EMAIL',
@@ -33,7 +36,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const db = createDb(process.env.DATABASE_URL || embeddedDatabaseUrl(), { max: 1 });
   try {
-    const org = await createOrganization(db, { name: parsed.data.name, adminEmail: parsed.data['admin-email'] });
+    const org = await createOrganization(db, localMasterKeys(), { name: parsed.data.name, adminEmail: parsed.data['admin-email'] });
     process.stdout.write(`${JSON.stringify({ organizationId: org.organizationId, apiKey: org.apiKey, adminToken: org.adminToken })}\n`);
     return 0;
   } finally {
@@ -52,12 +55,27 @@ function correlationIdHashCommand(args: string[]): number {
   return 0;
 }
 
+/**
+ * The master key that seals the new organization's signing secret: PAYLOAD_MASTER_KEY, else
+ * the local one `npm start` generated in DATA_DIR (the README's second shell has no env).
+ */
+function localMasterKeys(): MasterKeys {
+  const fromEnv = process.env.PAYLOAD_MASTER_KEY;
+  const file = path.join(process.env.DATA_DIR || '.data', 'payload-master.key');
+  const hex = fromEnv || (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : '');
+  if (!hex) throw new Error(`PAYLOAD_MASTER_KEY is not set and ${file} does not exist: the signing secret cannot be sealed`);
+  return new MasterKeys(hex);
+}
+
 async function rewrapDataKeys(): Promise<number> {
   const config = loadConfigOrExit();
   const db = createDb(config.DATABASE_URL, { max: 1 });
   try {
-    const rewrapped = await new DataKeyStore(db, MasterKeys.fromConfig(config)).rewrapAll();
-    process.stdout.write(`${JSON.stringify({ rewrapped })}\n`);
+    const master = MasterKeys.fromConfig(config);
+    const rewrapped = await new DataKeyStore(db, master).rewrapAll();
+    // The webhook signing secrets are sealed under the same master key.
+    const rewrappedWebhookSecrets = await rewrapWebhookSecrets(db, master);
+    process.stdout.write(`${JSON.stringify({ rewrapped, rewrappedWebhookSecrets })}\n`);
     return 0;
   } finally {
     await db.destroy();

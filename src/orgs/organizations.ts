@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/knex';
 import { insertWebhookSecret } from '../settings/settings';
+import type { MasterKeys } from '../payloads/keyStore';
 import { hashToken, newToken } from './credentials';
 
 export type OperatorRole = 'admin' | 'analyst' | 'auditor';
@@ -13,6 +14,7 @@ export interface Principal {
 /** A new customer account with its first admin, an API key, default settings and a signing secret. */
 export async function createOrganization(
   db: Db,
+  master: MasterKeys,
   input: { name: string; adminEmail: string },
 ): Promise<{ organizationId: string; apiKey: string; adminToken: string; adminId: string }> {
   const organizationId = randomUUID();
@@ -30,7 +32,7 @@ export async function createOrganization(
       role: 'admin',
       token_hash: hashToken(adminToken),
     });
-    await insertWebhookSecret(trx, organizationId, randomUUID());
+    await insertWebhookSecret(trx, master, { id: randomUUID(), organizationId });
   });
   return { organizationId, apiKey, adminToken, adminId };
 }

@@ -38,13 +38,23 @@ export class MasterKeys {
   }
 
   wrap(dataKeyId: string, key: Buffer): { wrapped: Buffer; masterKeyId: string } {
-    return { wrapped: seal(this.current.key, key, `data-key:${dataKeyId}`), masterKeyId: this.current.id };
+    const { sealed, masterKeyId } = this.seal(`data-key:${dataKeyId}`, key);
+    return { wrapped: sealed, masterKeyId };
   }
 
   unwrap(dataKeyId: string, wrapped: Buffer, wrappedBy: string): Buffer {
-    const master = this.byId.get(wrappedBy);
-    if (!master) throw new Error(`data key ${dataKeyId} is wrapped by master key ${wrappedBy}, which is not configured (PAYLOAD_MASTER_KEY_PREVIOUS)`);
-    return open(master, wrapped, `data-key:${dataKeyId}`);
+    return this.open(`data key ${dataKeyId}`, `data-key:${dataKeyId}`, wrapped, wrappedBy);
+  }
+
+  /** Seals a small secret (a data key, a webhook signing secret) under the current master key. */
+  seal(associatedData: string, plaintext: Uint8Array): { sealed: Buffer; masterKeyId: string } {
+    return { sealed: seal(this.current.key, plaintext, associatedData), masterKeyId: this.current.id };
+  }
+
+  open(what: string, associatedData: string, sealed: Uint8Array, sealedBy: string): Buffer {
+    const master = this.byId.get(sealedBy);
+    if (!master) throw new Error(`${what} is wrapped by master key ${sealedBy}, which is not configured (PAYLOAD_MASTER_KEY_PREVIOUS)`);
+    return open(master, sealed, associatedData);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Db } from '../db/knex';
 import { generateWebhookSecret } from '../domain/webhookSignature';
+import type { MasterKeys } from '../payloads/keyStore';
 
 export interface OrganizationSettings {
   sessionEndWebhookUrl: string | null;
@@ -78,26 +79,70 @@ export async function settingsForCreation(trx: Db, organizationId: string): Prom
   return { ...toSettings(row), retentionRevision: Number(row.retention_revision) };
 }
 
+// Signing secrets are stored sealed under the master key (AES-256-GCM, bound to the row's id):
+// a database dump or backup holds no usable secret. Master-key rotation re-seals them
+// (rewrapWebhookSecrets, `admin rewrap-data-keys`).
+interface WebhookSecretRow {
+  id: string;
+  secret_ciphertext: Buffer;
+  master_key_id: string;
+}
+const secretAad = (id: string) => `webhook-secret:${id}`;
+
+export function sealWebhookSecret(master: MasterKeys, id: string, secret: string): { secret_ciphertext: Buffer; master_key_id: string } {
+  const { sealed, masterKeyId } = master.seal(secretAad(id), Buffer.from(secret, 'utf8'));
+  return { secret_ciphertext: sealed, master_key_id: masterKeyId };
+}
+
+export function openWebhookSecret(master: MasterKeys, row: WebhookSecretRow): string {
+  return master.open(`webhook secret ${row.id}`, secretAad(row.id), row.secret_ciphertext, row.master_key_id).toString('utf8');
+}
+
 /** Secrets that sign right now: the current one first, then any still inside its overlap. */
-export async function activeWebhookSecrets(db: Db, organizationId: string, now = new Date()): Promise<string[]> {
+export async function activeWebhookSecrets(db: Db, master: MasterKeys, organizationId: string, now = new Date()): Promise<string[]> {
   // Read only: it also serves the reveal route (a GET). Expired ones are deleted by
   // deleteExpiredWebhookSecrets (rotation, delivery attempts), never here.
-  const rows = await db('webhook_secrets')
+  const rows: WebhookSecretRow[] = await db('webhook_secrets')
     .where({ organization_id: organizationId })
     .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))
     .orderBy('created_at', 'desc')
-    .select('secret');
-  return rows.map((r: { secret: string }) => r.secret);
+    .select('id', 'secret_ciphertext', 'master_key_id');
+  return rows.map((r) => openWebhookSecret(master, r));
 }
 
-export async function currentWebhookSecret(db: Db, organizationId: string): Promise<string> {
-  const [secret] = await activeWebhookSecrets(db, organizationId);
+export async function currentWebhookSecret(db: Db, master: MasterKeys, organizationId: string): Promise<string> {
+  const [secret] = await activeWebhookSecrets(db, master, organizationId);
   if (!secret) throw new Error(`organization ${organizationId} has no webhook secret`);
   return secret;
 }
 
-export async function insertWebhookSecret(db: Db, organizationId: string, id: string): Promise<string> {
+export async function insertWebhookSecret(
+  db: Db,
+  master: MasterKeys,
+  row: { id: string; organizationId: string; createdAt?: Date },
+): Promise<string> {
   const secret = generateWebhookSecret();
-  await db('webhook_secrets').insert({ id, organization_id: organizationId, secret });
+  await db('webhook_secrets').insert({
+    id: row.id,
+    organization_id: row.organizationId,
+    ...sealWebhookSecret(master, row.id, secret),
+    ...(row.createdAt ? { created_at: row.createdAt } : {}),
+  });
   return secret;
+}
+
+/**
+ * Re-seals secrets not under the current master key (master-key rotation). Idempotent;
+ * `organizationIds` limits it (tests share a database). Returns how many were re-sealed.
+ */
+export async function rewrapWebhookSecrets(db: Db, master: MasterKeys, options: { organizationIds?: string[] } = {}): Promise<number> {
+  const query = db('webhook_secrets').whereNot({ master_key_id: master.current.id });
+  if (options.organizationIds) query.whereIn('organization_id', options.organizationIds);
+  const rows: WebhookSecretRow[] = await query.select('id', 'secret_ciphertext', 'master_key_id');
+  let count = 0;
+  for (const row of rows) {
+    const sealed = sealWebhookSecret(master, row.id, openWebhookSecret(master, row));
+    count += await db('webhook_secrets').where({ id: row.id, master_key_id: row.master_key_id }).update(sealed);
+  }
+  return count;
 }

@@ -5,6 +5,7 @@ import { appendAuditEvent, type AuditActor, type AuditContext } from '../audit/l
 import { problems } from '../api/problem';
 import { webhookHeaders, webhookIdForDelivery } from '../domain/webhookSignature';
 import { activeWebhookSecrets, getSettings } from '../settings/settings';
+import type { MasterKeys } from '../payloads/keyStore';
 import { startDeliveryWorkflow } from '../../activities/webhooks';
 import { startDeadline, withCallDeadline } from '../temporal/deadlines';
 import { webhookWorkflowId } from '../../workflows/definitions';
@@ -123,6 +124,8 @@ export function samplePayload(endpoint: TestEndpoint): Record<string, unknown> {
 
 export interface TestSendDeps {
   db: Db;
+  /** Unseals the signing secrets. */
+  master: MasterKeys;
   hmacKey: string;
   timeoutMs: number;
   allowPrivateNetworks: boolean;
@@ -163,7 +166,7 @@ export async function sendTestWebhook(deps: TestSendDeps, action: OperatorAction
   const webhookId = webhookIdForDelivery(delivery.id);
   const body = JSON.stringify(payload);
   const now = new Date();
-  const secrets = await activeWebhookSecrets(deps.db, action.organizationId, now);
+  const secrets = await activeWebhookSecrets(deps.db, deps.master, action.organizationId, now);
   const result = await (deps.send ?? sendWebhookRequest)({
     url,
     headers: webhookHeaders({ secrets, webhookId, timestamp: Math.floor(now.getTime() / 1000), body }),

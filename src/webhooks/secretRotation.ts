@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/knex';
 import { appendAuditEvent, maskSecret, type AuditActor, type AuditContext } from '../audit/ledger';
-import { generateWebhookSecret } from '../domain/webhookSignature';
-import { SECRET_OVERLAP_MS } from '../settings/settings';
+import type { MasterKeys } from '../payloads/keyStore';
+import { insertWebhookSecret, openWebhookSecret, SECRET_OVERLAP_MS } from '../settings/settings';
 
 export interface RotatedSecret {
   id: string;
@@ -19,6 +19,7 @@ export interface RotatedSecret {
  */
 export async function rotateWebhookSecret(
   db: Db,
+  master: MasterKeys,
   hmacKey: string,
   input: { organizationId: string; actor: AuditActor; context?: AuditContext; now?: Date },
 ): Promise<RotatedSecret> {
@@ -29,11 +30,12 @@ export async function rotateWebhookSecret(
     const locked = await trx('settings').where({ organization_id: input.organizationId }).forUpdate().first('organization_id');
     if (!locked) throw new Error(`organization ${input.organizationId} has no settings row`);
     await deleteExpiredWebhookSecrets(trx, { organizationId: input.organizationId, now });
-    const current: { id: string; secret: string } | undefined = await trx('webhook_secrets')
+    const currentRow = await trx('webhook_secrets')
       .where({ organization_id: input.organizationId })
       .whereNull('expires_at')
       .orderBy('created_at', 'desc')
-      .first('id', 'secret');
+      .first('id', 'secret_ciphertext', 'master_key_id');
+    const current = currentRow ? { id: currentRow.id as string, secret: openWebhookSecret(master, currentRow) } : undefined;
     if (current) {
       await trx('webhook_secrets')
         .where({ organization_id: input.organizationId })
@@ -41,8 +43,7 @@ export async function rotateWebhookSecret(
         .update({ expires_at: previousExpiresAt });
     }
     const id = randomUUID();
-    const secret = generateWebhookSecret();
-    await trx('webhook_secrets').insert({ id, organization_id: input.organizationId, secret, created_at: now });
+    const secret = await insertWebhookSecret(trx, master, { id, organizationId: input.organizationId, createdAt: now });
     await appendAuditEvent(trx, hmacKey, {
       organizationId: input.organizationId,
       actor: input.actor,

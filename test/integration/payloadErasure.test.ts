@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { MasterKeys, DataKeyStore } from '../../src/payloads/keyStore';
 import { sessionScope } from '../../src/payloads/scopes';
+import { currentWebhookSecret, rewrapWebhookSecrets } from '../../src/settings/settings';
 import { sessionWorkflowId, stateQuery, webhookWorkflowId } from '../../workflows/definitions';
 import { readHistory, unencryptedPayloads } from '../support/history';
 import { WebhookReceiver } from '../support/receiver';
@@ -191,10 +192,13 @@ function expectBadRequest(res: { status: number }) {
   expect(res.status).toBe(400);
 }
 
-test('master key rotation: data keys re-wrapped under the new master key keep decoding, the old master key is no longer needed', async () => {
+test('master key rotation: data keys and webhook secrets re-wrapped under the new master key keep working, the old master key is no longer needed', async () => {
   const oldHex = sys.config.PAYLOAD_MASTER_KEY;
   const newHex = 'cd'.repeat(32);
-  const created = await call(sys.baseUrl, 'POST', '/v1/sessions', { token: (await newOrganization(sys.db)).apiKey, body: {} });
+  const org = await newOrganization(sys.db);
+  const created = await call(sys.baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: {} });
+  const { body: revealed } = await call(sys.baseUrl, 'GET', '/v1/settings/webhook-secret', { token: org.adminToken });
+  const organizationIds = [org.organizationId];
   const workflowId = sessionWorkflowId(created.body.id);
   const beforeRotation = await readHistory(sys.client, workflowId, new DataKeyStore(sys.db, new MasterKeys(oldHex)));
   expect(beforeRotation.payloads.filter((p) => p.error)).toEqual([]);
@@ -204,7 +208,11 @@ test('master key rotation: data keys re-wrapped under the new master key keep de
   const rotating = new DataKeyStore(sys.db, new MasterKeys(newHex, [oldHex]));
   expect(await rotating.rewrapAll({ scopes })).toBe(1);
   expect(await rotating.rewrapAll({ scopes })).toBe(0); // idempotent
+  expect(await rewrapWebhookSecrets(sys.db, rotating.master, { organizationIds })).toBe(1);
+  expect(await rewrapWebhookSecrets(sys.db, rotating.master, { organizationIds })).toBe(0);
   try {
+    expect(await currentWebhookSecret(sys.db, new MasterKeys(newHex), org.organizationId)).toBe(revealed.secret);
+    await expect(currentWebhookSecret(sys.db, new MasterKeys(oldHex), org.organizationId)).rejects.toThrow(/not configured/);
     const onlyNew = await readHistory(sys.client, workflowId, new DataKeyStore(sys.db, new MasterKeys(newHex)));
     expect(onlyNew.payloads.filter((p) => p.error)).toEqual([]);
     // The history may have grown since (the workflow runs on): the same payloads, the same values.
@@ -215,7 +223,9 @@ test('master key rotation: data keys re-wrapped under the new master key keep de
   } finally {
     // Back to the run's master key for the other tests of this file.
     await new DataKeyStore(sys.db, new MasterKeys(oldHex, [newHex])).rewrapAll({ scopes });
+    await rewrapWebhookSecrets(sys.db, new MasterKeys(oldHex, [newHex]), { organizationIds });
   }
+  expect(await currentWebhookSecret(sys.db, new MasterKeys(oldHex), org.organizationId)).toBe(revealed.secret);
 });
 
 test('a pg_dump after the erasure holds none of the session\'s markers, its link token or its correlation id; the delivery log keeps ids and outcomes', async () => {

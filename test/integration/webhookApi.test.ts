@@ -378,23 +378,23 @@ test('a rotated-out secret signs for 24 h, then is deleted (at the next rotation
   const org = await orgWithWebhook('/expired');
   const actor = { type: 'operator' as const, id: org.adminId };
   const t0 = new Date('2026-01-01T00:00:00Z');
-  const first = await rotateWebhookSecret(sys.db, TEST_AUDIT_KEY, { organizationId: org.organizationId, actor, now: t0 });
+  const first = await rotateWebhookSecret(sys.db, sys.keys.master, TEST_AUDIT_KEY, { organizationId: org.organizationId, actor, now: t0 });
   const rows = () => sys.db('webhook_secrets').where({ organization_id: org.organizationId }).count({ n: '*' }).first();
   expect(await rows()).toEqual({ n: '2' });
 
   const justBefore = new Date(t0.getTime() + SECRET_OVERLAP_MS - 1);
-  expect(await activeWebhookSecrets(sys.db, org.organizationId, justBefore)).toHaveLength(2);
+  expect(await activeWebhookSecrets(sys.db, sys.keys.master, org.organizationId, justBefore)).toHaveLength(2);
   expect(await deleteExpiredWebhookSecrets(sys.db, { organizationId: org.organizationId, now: justBefore })).toBe(0);
   const atEnd = new Date(t0.getTime() + SECRET_OVERLAP_MS);
-  expect(await activeWebhookSecrets(sys.db, org.organizationId, atEnd)).toEqual([first.secret]);
+  expect(await activeWebhookSecrets(sys.db, sys.keys.master, org.organizationId, atEnd)).toEqual([first.secret]);
   expect(await rows()).toEqual({ n: '2' }); // reading never deletes (the reveal route is a GET)
   expect(await deleteExpiredWebhookSecrets(sys.db, { organizationId: org.organizationId, now: atEnd })).toBe(1);
   expect(await rows()).toEqual({ n: '1' });
 
   // A rotation sweeps its organization's expired secrets in its own transaction.
   const t1 = new Date(atEnd.getTime() + 1000);
-  await rotateWebhookSecret(sys.db, TEST_AUDIT_KEY, { organizationId: org.organizationId, actor, now: t1 });
-  await rotateWebhookSecret(sys.db, TEST_AUDIT_KEY, { organizationId: org.organizationId, actor, now: new Date(t1.getTime() + SECRET_OVERLAP_MS + 1) });
+  await rotateWebhookSecret(sys.db, sys.keys.master, TEST_AUDIT_KEY, { organizationId: org.organizationId, actor, now: t1 });
+  await rotateWebhookSecret(sys.db, sys.keys.master, TEST_AUDIT_KEY, { organizationId: org.organizationId, actor, now: new Date(t1.getTime() + SECRET_OVERLAP_MS + 1) });
   expect(await rows()).toEqual({ n: '2' }); // the current one and the one just rotated out
 
   // Its overlap (in January) is long over: the next delivery attempt signs once and deletes it.

@@ -124,7 +124,7 @@ export async function startSystem(
 }
 
 export async function newOrganization(db: Db, name = 'Acme') {
-  const org = await createOrganization(db, { name, adminEmail: `admin-${randomUUID()}@example.com` });
+  const org = await createOrganization(db, new MasterKeys(TEST_PAYLOAD_MASTER_KEY), { name, adminEmail: `admin-${randomUUID()}@example.com` });
   const key = await db('api_keys').where({ organization_id: org.organizationId }).first('id');
   /** The organization's API key as the actor of domain calls made directly by tests. */
   const asApiKey = { organizationId: org.organizationId, actor: { type: 'api_key' as const, id: key.id as string, label: 'default' } };

@@ -8,6 +8,7 @@ import type { Db } from '../../src/db/knex';
 import { currentWebhookSecret, updateSettings } from '../../src/settings/settings';
 import { getDeliveryView, recordDelivery } from '../../src/webhooks/deliveries';
 import { rotateWebhookSecret } from '../../src/webhooks/secretRotation';
+import { MasterKeys } from '../../src/payloads/keyStore';
 import { webhookWorkflowId } from '../../workflows/definitions';
 import { WebhookReceiver } from '../support/receiver';
 import { newOrganization } from '../support/system';
@@ -226,9 +227,9 @@ test('a wrong URL fixed between retries is used by the very next attempt', async
 
 test('after a rotation both secrets verify for 24 h, then only the new one', async () => {
   const org = await orgWithUrl('/rotation');
-  const oldSecret = await currentWebhookSecret(db, org.organizationId);
+  const oldSecret = await currentWebhookSecret(db, MasterKeys.fromConfig(config), org.organizationId);
   const rotatedAt = await env.currentTimeMs();
-  const rotated = await rotateWebhookSecret(db, config.AUDIT_HMAC_KEY, {
+  const rotated = await rotateWebhookSecret(db, MasterKeys.fromConfig(config), config.AUDIT_HMAC_KEY, {
     organizationId: org.organizationId,
     actor: { type: 'operator', id: org.adminId, label: 'admin' },
     now: new Date(rotatedAt),

@@ -47,7 +47,7 @@ export function settingsRoutes(deps: AppDeps): Router {
   // Revealing the signing secret is an access worth a ledger line (the secret itself is not in it).
   r.get('/v1/settings/webhook-secret', admin, async (req, res) => {
     const caller = auditFrom(req, res);
-    const secret = await currentWebhookSecret(deps.db, caller.organizationId);
+    const secret = await currentWebhookSecret(deps.db, deps.keys.master, caller.organizationId);
     await appendAuditEvent(deps.db, deps.config.AUDIT_HMAC_KEY, {
       ...caller,
       action: 'webhook_secret.read',

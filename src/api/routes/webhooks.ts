@@ -10,6 +10,7 @@ import { parseOrThrow } from '../validate';
 import { getDeliveryView, listDeliveries } from '../../webhooks/deliveries';
 import { redeliverWebhook, sendTestWebhook, type OperatorAction } from '../../webhooks/operations';
 import { endWebhookSecretGrace, rotateWebhookSecret } from '../../webhooks/secretRotation';
+import { openWebhookSecret } from '../../settings/settings';
 
 // The webhook delivery log, redelivery, test sends and secret rotation (SPEC §4, §5).
 
@@ -80,15 +81,15 @@ export function webhookRoutes(deps: AppDeps): Router {
       { organizationId: action.organizationId, route: 'POST /v1/settings/webhook-secret/rotate', key: req.get('idempotency-key'), body: req.body ?? null },
       async () => {
         parseOrThrow(noBody, req.body);
-        const { secret: _secret, ...rotated } = await rotateWebhookSecret(deps.db, deps.config.AUDIT_HMAC_KEY, action);
+        const { secret: _secret, ...rotated } = await rotateWebhookSecret(deps.db, deps.keys.master, deps.config.AUDIT_HMAC_KEY, action);
         // Remembered for Idempotency-Key replays without the secret itself; added back below.
         return { status: 200, body: rotated };
       },
     );
     const rotated = result.body as { id: string; createdAt: string; previousSecretExpiresAt: string | null };
-    const row = await deps.db('webhook_secrets').where({ id: rotated.id, organization_id: action.organizationId }).first('secret');
+    const row = await deps.db('webhook_secrets').where({ id: rotated.id, organization_id: action.organizationId }).first('id', 'secret_ciphertext', 'master_key_id');
     res.set('Cache-Control', 'no-store');
-    replyIdempotent(res, result, { secret: row.secret, createdAt: rotated.createdAt, previousSecretExpiresAt: rotated.previousSecretExpiresAt });
+    replyIdempotent(res, result, { secret: openWebhookSecret(deps.keys.master, row), createdAt: rotated.createdAt, previousSecretExpiresAt: rotated.previousSecretExpiresAt });
   });
 
   // Ends the 24 h overlap now: the rotated-out secrets are deleted and stop signing.
@@ -115,6 +116,7 @@ export function webhookRoutes(deps: AppDeps): Router {
         const sent = await sendTestWebhook(
           {
             db: deps.db,
+            master: deps.keys.master,
             hmacKey: deps.config.AUDIT_HMAC_KEY,
             timeoutMs: deps.config.WEBHOOK_TIMEOUT_MS,
             allowPrivateNetworks: deps.config.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
