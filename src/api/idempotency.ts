@@ -14,7 +14,19 @@ const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
  * creation (`resume`) and answers with the same response.
  */
 export interface IdempotencyCheckpoint {
+  /** Called with the new record's id before its transaction (fetches the key that seals the response). */
+  prepare(recordId: string): Promise<void>;
   save(trx: Db, body: unknown): Promise<void>;
+}
+
+/**
+ * Seals the stored response (it may hold a secret, e.g. the link token) under the record's
+ * data key, so it is shredded with the record; a replay opens it and answers the same body.
+ */
+export interface ResponseSealer {
+  prepare(recordId: string): Promise<void>;
+  seal(body: unknown): Promise<unknown>;
+  open(stored: unknown): Promise<unknown>;
 }
 
 /**
@@ -26,7 +38,7 @@ export async function withIdempotency(
   db: Db,
   scope: { organizationId: string; route: string; key: string | undefined; body: unknown },
   run: (checkpoint: IdempotencyCheckpoint | undefined) => Promise<{ status: number; body: unknown }>,
-  options: { resume?: (saved: unknown) => Promise<{ status: number; body: unknown }> } = {},
+  options: { resume?: (saved: unknown) => Promise<{ status: number; body: unknown }>; sealer?: ResponseSealer } = {},
 ): Promise<{ status: number; body: unknown; replayed: boolean }> {
   if (scope.key === undefined) return { ...(await run(undefined)), replayed: false };
   if (!KEY_PATTERN.test(scope.key)) {
@@ -34,8 +46,10 @@ export async function withIdempotency(
   }
   const requestHash = createHash('sha256').update(canonicalJson(scope.body ?? null)).digest('hex');
   const where = { organization_id: scope.organizationId, scope: scope.route, key: scope.key };
+  const stored = async (body: unknown) => JSON.stringify(options.sealer ? await options.sealer.seal(body) : body);
+  const opened = async (body: unknown) => (options.sealer ? options.sealer.open(body) : body);
   const finish = async (result: { status: number; body: unknown }, replayed: boolean) => {
-    await db('idempotency_keys').where(where).update({ response_status: result.status, response_body: JSON.stringify(result.body) });
+    await db('idempotency_keys').where(where).update({ response_status: result.status, response_body: await stored(result.body) });
     return { ...result, replayed };
   };
 
@@ -55,14 +69,17 @@ export async function withIdempotency(
     if (!existing) throw problems.conflict('a request with this Idempotency-Key is still in progress');
     if (existing.request_hash !== requestHash) throw problems.idempotencyMismatch();
     if (existing.response_status === null) {
-      if (existing.response_body !== null && options.resume) return finish(await options.resume(existing.response_body), true);
+      if (existing.response_body !== null && options.resume) return finish(await options.resume(await opened(existing.response_body)), true);
       throw problems.conflict('a request with this Idempotency-Key is still in progress');
     }
-    return { status: existing.response_status, body: existing.response_body, replayed: true };
+    return { status: existing.response_status, body: await opened(existing.response_body), replayed: true };
   }
   const checkpoint: IdempotencyCheckpoint = {
+    prepare: async (recordId) => {
+      await options.sealer?.prepare(recordId);
+    },
     save: async (trx, body) => {
-      await trx('idempotency_keys').where(where).update({ response_body: JSON.stringify(body) });
+      await trx('idempotency_keys').where(where).update({ response_body: await stored(body) });
     },
   };
   try {

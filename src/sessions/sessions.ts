@@ -155,6 +155,8 @@ export async function createSession(deps: SessionDeps, caller: Caller, body: Cre
   const entityId = randomUUID();
   const token = newLinkToken();
   const createdAt = now;
+  // Outside the transaction: the key that seals the saved response may be created now.
+  await options.checkpoint?.prepare(sessionId);
 
   const { response, input } = await deps.db.transaction(async (trx) => {
     const settings = await settingsForCreation(trx, organizationId);

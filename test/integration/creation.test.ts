@@ -56,6 +56,11 @@ test('Temporal down, with an Idempotency-Key: 503, the session stays recorded as
   expect((await call(sys.baseUrl, 'GET', new URL(retried.body.link.url).pathname)).body).toMatchObject({ sessionId, status: 'in_progress' });
   const third = await call(sys.baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, headers, body });
   expect(third.body).toEqual(retried.body);
+  // What the key stores is sealed under the session's data key: no link token, no correlation id.
+  const stored = await sys.db('idempotency_keys').where({ organization_id: org.organizationId, key: headers['idempotency-key'] }).first();
+  expect(stored.response_body).toMatchObject({ id: sessionId, sealed: { keyId: expect.any(String) } });
+  expect(JSON.stringify(stored.response_body)).not.toContain(new URL(retried.body.link.url).pathname.split('/').pop());
+  expect(JSON.stringify(stored.response_body)).not.toContain('CRM-creation');
   expect((await sys.db('audit_events').where({ organization_id: org.organizationId, action: 'session.create' })).length).toBe(1);
   expect(await verifyLedger(sys.db, sys.config.AUDIT_HMAC_KEY, org.organizationId)).toMatchObject({ valid: true });
 });

@@ -228,7 +228,7 @@ test('master key rotation: data keys and webhook secrets re-wrapped under the ne
   expect(await currentWebhookSecret(sys.db, new MasterKeys(oldHex), org.organizationId)).toBe(revealed.secret);
 });
 
-test('a pg_dump after the erasure holds none of the session\'s markers, its link token or its correlation id; the delivery log keeps ids and outcomes', async () => {
+test('a pg_dump after the erasure holds none of the session\'s markers, no link token, no webhook secret in clear; the delivery log keeps ids and outcomes', async () => {
   const org = await newOrganization(sys.db);
   receiver.respond = (req) => ({ status: 200, body: `echo ${req.body}` }); // a receiver echoing what it got
   try {
@@ -244,11 +244,26 @@ test('a pg_dump after the erasure holds none of the session\'s markers, its link
     const echoes = await sys.db('webhook_attempts').whereIn('delivery_id', deliveries.map((d) => d.id)).pluck('response_body');
     expect(echoes.filter((b) => String(b).includes(markers.correlationId))).toHaveLength(2);
 
+    // A live session created with an Idempotency-Key (its response is stored for 24 h), and the
+    // organization's signing secrets, current and rotated out: none may sit in the dump in clear.
+    const live = await call(sys.baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: {}, headers: { 'idempotency-key': `live-${randomUUID()}` } });
+    expect(live.status).toBe(201);
+    const liveToken = new URL(live.body.link.url).pathname.split('/').pop()!;
+    const { body: oldSecret } = await call(sys.baseUrl, 'GET', '/v1/settings/webhook-secret', { token: org.adminToken });
+    const rotated = await call(sys.baseUrl, 'POST', '/v1/settings/webhook-secret/rotate', { token: org.adminToken });
+    expect(rotated.status).toBe(200);
+
     expect((await call(sys.baseUrl, 'DELETE', `/v1/sessions/${id}`, { token: org.adminToken })).status).toBe(200);
     const { stdout: dump } = await run('pg_dump', ['--data-only', '--no-owner', process.env.DATABASE_URL!], { maxBuffer: 512 * 1024 * 1024 });
     expect(dump).toContain(id); // the tombstone is there
     for (const marker of Object.values(markers)) expect(dump).not.toContain(marker);
     expect(dump).not.toContain(linkToken);
+    expect(dump).toContain(live.body.id);
+    expect(dump).not.toContain(liveToken);
+    for (const secret of [oldSecret.secret, rotated.body.secret]) {
+      expect(secret).toMatch(/^whsec_/);
+      expect(dump).not.toContain(secret.slice('whsec_'.length));
+    }
 
     // The delivery log after the purge: ids, statuses, attempts; no correlation id, no bodies.
     const log = await call(sys.baseUrl, 'GET', `/v1/webhook-deliveries?sessionId=${id}`, { token: org.adminToken });

@@ -5,6 +5,8 @@ import { ANY_OPERATOR, principalOf, requireAuth } from '../auth';
 import { replyIdempotent, withIdempotency } from '../idempotency';
 import { createAnalysisSchema, createSessionSchema, idParam, listSessionsQuery } from '../schemas';
 import { parseOrThrow } from '../validate';
+import { recordResponseSealer } from '../../payloads/sealedResponse';
+import { sessionScope } from '../../payloads/scopes';
 import { eraseSession } from '../../sessions/erasure';
 import { addSessionAnalysis, createSession, getSessionView, listSessions, resumeSessionCreation } from '../../sessions/sessions';
 
@@ -23,7 +25,8 @@ export function sessionRoutes(deps: AppDeps): Router {
         return { status: 201, body: await createSession(deps.sessions, caller, body, new Date(), { checkpoint }) };
       },
       // A retry after a 503 whose session was recorded: the same session, started now.
-      { resume: (saved) => resumeSessionCreation(deps.sessions, organizationId, saved) },
+      // The response holds the link token: stored sealed under the session's data key.
+      { resume: (saved) => resumeSessionCreation(deps.sessions, organizationId, saved), sealer: recordResponseSealer(deps.keys, sessionScope) },
     );
     replyIdempotent(res, result);
   });
