@@ -18,7 +18,7 @@ afterAll(async () => {
   await dropDatabase(url);
 });
 
-test('migration 012 seals existing webhook secrets and drops the plaintext column', async () => {
+test('migration 012 seals existing webhook secrets and drops the plaintext column; its rollback restores them', async () => {
   await ensureDatabase(url);
   const db = createDb(url, { max: 2 });
   try {
@@ -44,6 +44,11 @@ test('migration 012 seals existing webhook secrets and drops the plaintext colum
     expect(await activeWebhookSecrets(db, new MasterKeys(TEST_PAYLOAD_MASTER_KEY), organizationId)).toEqual([plaintext]);
     // Another master key cannot unseal it.
     await expect(activeWebhookSecrets(db, new MasterKeys('ab'.repeat(32)), organizationId)).rejects.toThrow(/not configured/);
+
+    // Rolled back, 012 restores the plaintext column from the sealed one.
+    await db.migrate.down({ migrationSource });
+    expect(await db('webhook_secrets').where({ id }).first('secret')).toEqual({ secret: plaintext });
+    expect(Object.keys(await db('webhook_secrets').columnInfo())).not.toContain('secret_ciphertext');
   } finally {
     await db.destroy();
   }
