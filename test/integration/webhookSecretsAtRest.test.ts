@@ -1,10 +1,13 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { createDb } from '../../src/db/knex';
 import { dropDatabase, ensureDatabase } from '../../src/db/migrate';
 import { migrationSource } from '../../src/db/migrations';
 import { MasterKeys } from '../../src/payloads/keyStore';
-import { activeWebhookSecrets } from '../../src/settings/settings';
-import { TEST_PAYLOAD_MASTER_KEY } from '../support/system';
+import { activeWebhookSecrets, currentWebhookSecret } from '../../src/settings/settings';
+import { createOrganization } from '../../src/orgs/organizations';
+import { TEST_AUDIT_KEY, TEST_PAYLOAD_MASTER_KEY } from '../support/system';
 
 // Migration 012 on a real PostgreSQL database of its own: plaintext signing secrets written
 // before it are sealed under PAYLOAD_MASTER_KEY, the plaintext column is gone, and they still sign.
@@ -49,6 +52,33 @@ test('migration 012 seals existing webhook secrets and drops the plaintext colum
     await db.migrate.down({ migrationSource });
     expect(await db('webhook_secrets').where({ id }).first('secret')).toEqual({ secret: plaintext });
     expect(Object.keys(await db('webhook_secrets').columnInfo())).not.toContain('secret_ciphertext');
+  } finally {
+    await db.destroy();
+  }
+});
+
+test('admin rewrap-data-keys re-seals the webhook secrets under the new master key; the old one is no longer needed', async () => {
+  // This file's own database (no other test file uses it), migrated to the latest.
+  await ensureDatabase(url);
+  const db = createDb(url, { max: 2 });
+  try {
+    await db.migrate.latest({ migrationSource });
+    const oldKeys = new MasterKeys(TEST_PAYLOAD_MASTER_KEY);
+    const org = await createOrganization(db, oldKeys, { name: 'Rewrap', adminEmail: 'rewrap@example.com' });
+    const secret = await currentWebhookSecret(db, oldKeys, org.organizationId);
+    const newHex = 'ef'.repeat(32);
+    const admin = (extra: Record<string, string>) =>
+      promisify(execFile)('npx', ['tsx', 'src/cli/admin.ts', 'rewrap-data-keys'], {
+        env: { ...process.env, DATABASE_URL: url, AUDIT_HMAC_KEY: TEST_AUDIT_KEY, ...extra },
+        cwd: process.cwd(),
+      });
+    const first = await admin({ PAYLOAD_MASTER_KEY: newHex, PAYLOAD_MASTER_KEY_PREVIOUS: TEST_PAYLOAD_MASTER_KEY });
+    const total = Number((await db('webhook_secrets').count({ n: '*' }).first())!.n); // with the test above's
+    expect(JSON.parse(first.stdout.trim().split('\n').pop()!)).toMatchObject({ rewrappedWebhookSecrets: total });
+    const again = await admin({ PAYLOAD_MASTER_KEY: newHex, PAYLOAD_MASTER_KEY_PREVIOUS: TEST_PAYLOAD_MASTER_KEY });
+    expect(JSON.parse(again.stdout.trim().split('\n').pop()!)).toMatchObject({ rewrappedWebhookSecrets: 0 });
+    expect(await currentWebhookSecret(db, new MasterKeys(newHex), org.organizationId)).toBe(secret);
+    await expect(currentWebhookSecret(db, oldKeys, org.organizationId)).rejects.toThrow(/not configured/);
   } finally {
     await db.destroy();
   }
