@@ -26,11 +26,12 @@ test('a decision recorded between completion and the session_end dispatch does n
   await sys.db('sessions').where({ id: s.id }).update({ status: 'in_progress' });
   const acts = createActivities({ db: sys.db, keys: sys.keys, temporal: sys.client, send: sendWebhookRequest, config: sys.config });
   const env = new MockActivityEnvironment({ taskQueue: sys.config.TEMPORAL_TASK_QUEUE });
+  const run = <A, R>(fn: (a: A) => Promise<R>, a: A): Promise<R> => env.run(fn, a) as Promise<R>;
 
-  const completed = await env.run(acts.completeSession, { sessionId: s.id });
+  const completed = await run(acts.completeSession, { sessionId: s.id });
   expect(completed.verdict).toBe('verify');
-  const decided = await env.run(acts.recordDecision, {
-    decision: { analysisId, newStatus: 'user_rejected', operatorId: org.adminId },
+  const decided = await run(acts.recordDecision, {
+    decision: { analysisId, newStatus: 'user_rejected' as const, operatorId: org.adminId },
     decisionKey: `${s.id}:update:${randomUUID()}`,
     organizationId: org.organizationId,
     scope: { sessionId: s.id },
@@ -40,9 +41,9 @@ test('a decision recorded between completion and the session_end dispatch does n
   // The session's run, restarted from its record, dispatches with what the record says now.
   const row = await sys.db('sessions').where({ id: s.id }).first('verdict');
   expect(row.verdict).toBe('user_rejected');
-  const { deliveryId } = await env.run(acts.dispatchWebhook, {
+  const { deliveryId } = await run(acts.dispatchWebhook, {
     organizationId: org.organizationId,
-    event: 'session_end',
+    event: 'session_end' as const,
     eventKey: `session_end:${s.id}`,
     sessionId: s.id,
     analysisId: null,
