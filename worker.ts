@@ -36,7 +36,9 @@ async function main(): Promise<void> {
       log.error('worker failed, starting a new one', { error: describePermanentFailure(err) });
       await new Promise((resolve) => setTimeout(resolve, RESTART_DELAY_MS));
       if (stopping) break;
-      ({ worker } = await createWorker({ config, db, keys, connection, client }));
+      // A new connection too: the failed Worker stays registered on its own (Temporal core
+      // refuses a second Worker on the same connection and task queue).
+      ({ worker } = await createWorker({ config, db, keys, client }));
     }
   }
   await connection.close();
