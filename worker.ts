@@ -5,6 +5,11 @@ import { createDb } from './src/db/knex';
 import { log } from './src/log';
 import { createWorker } from './src/temporal/worker';
 import { DataKeyStore, MasterKeys } from './src/payloads/keyStore';
+import { describePermanentFailure } from './src/domain/failures';
+
+const RESTART_DELAY_MS = 2_000;
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => (stopping = true));
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
@@ -16,9 +21,26 @@ async function main(): Promise<void> {
     }),
   });
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
-  const { worker, connection, client } = await createWorker({ config, db, keys: new DataKeyStore(db, MasterKeys.fromConfig(config)) });
+  const keys = new DataKeyStore(db, MasterKeys.fromConfig(config));
+  const { worker: first, connection, client } = await createWorker({ config, db, keys });
   log.info('worker started', { taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
-  await worker.run();
+  let worker = first;
+  for (;;) {
+    try {
+      await worker.run(); // resolves once a shutdown signal drained it
+      break;
+    } catch (err) {
+      // The SDK gives up a Worker whose payload codec failed while reporting a task failure
+      // (PostgreSQL unreachable: its data keys cannot be read). Nothing is lost (Temporal keeps
+      // every task), so this process builds a new Worker and goes on instead of exiting.
+      log.error('worker failed, starting a new one', { error: describePermanentFailure(err) });
+      await new Promise((resolve) => setTimeout(resolve, RESTART_DELAY_MS));
+      if (stopping) break;
+      // A new connection too: the failed Worker stays registered on its own (Temporal core
+      // refuses a second Worker on the same connection and task queue).
+      ({ worker } = await createWorker({ config, db, keys, client }));
+    }
+  }
   await connection.close();
   await client.connection.close();
   await db.destroy();

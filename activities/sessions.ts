@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { appendAuditEvent } from '../src/audit/ledger';
 import type { Db } from '../src/db/knex';
 import { consolidateVerdict, type AiStatus, type AnalysisStatus } from '../src/domain/verdict';
+import { recordDelivery, sessionEndEventKey } from '../src/webhooks/deliveries';
 
 /** A row still `pending` has a running workflow (the API or the reconciler moves it on). */
 const OPEN = ['pending', 'created', 'in_progress'];
@@ -33,6 +34,17 @@ export function createSessionActivities({ db, config }: { db: Db; config: { AUDI
           .where({ id: sessionId })
           .update({ status: 'completed', verdict, completed_at: trx.fn.now() })
           .returning(['completed_at']);
+        // The session-end webhook's snapshot, in the completion's own transaction (an outbox):
+        // the dispatch that follows finds this row by its event key and sends it as it is, so a
+        // decision landing in between (a worker dying before the dispatch) cannot change it.
+        await recordDelivery(trx, {
+          organizationId: session.organization_id as string,
+          event: 'session_end',
+          eventKey: sessionEndEventKey(sessionId),
+          sessionId,
+          analysisId: null,
+          payload: { sessionId, newStatus: verdict },
+        });
         return { verdict, completedAt: (row.completed_at as Date).toISOString() };
       });
     },

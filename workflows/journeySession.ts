@@ -43,6 +43,14 @@ const forEndUser = proxyLocalActivities<Activities>({
   scheduleToCloseTimeout: '30 seconds',
   retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds' },
 });
+// Opening the link (patched PATCHES.openLinkBounded): a few quick attempts, then the update
+// fails and the API answers 503 (the end user retries). The schedule-to-close bound above was
+// not enough: with PostgreSQL stopped, the opening retried inside the update for minutes.
+const forLinkOpening = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '3 seconds',
+  scheduleToCloseTimeout: '4 seconds',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '1 second', maximumAttempts: 3 },
+});
 
 /**
  * One journey session, from link creation until retention purges it:
@@ -121,7 +129,17 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     async () => {
       if (state.status === 'created') {
         state.status = 'in_progress';
-        await forEndUser.markSessionInProgress({ sessionId: input.sessionId });
+        if (patched(PATCHES.openLinkBounded)) {
+          try {
+            await forLinkOpening.markSessionInProgress({ sessionId: input.sessionId });
+          } catch (err) {
+            // Not recorded: the link stays openable, and the next opening writes it.
+            state.status = 'created';
+            throw err;
+          }
+        } else {
+          await forEndUser.markSessionInProgress({ sessionId: input.sessionId });
+        }
         publish();
       }
       return { status: state.status };

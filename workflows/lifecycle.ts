@@ -57,6 +57,8 @@ export const PATCHES = {
   continueAsNew: 'rel-core-continue-as-new',
   /** Link expiry and purge due together: the expiry is recorded first. */
   expireBeforePurge: 'rel-fix-expire-before-purge',
+  /** Opening the link gives up after a few quick attempts (the API answers 503). */
+  openLinkBounded: 'rel-fix-open-link-bounded',
 } as const;
 
 /**

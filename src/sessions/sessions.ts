@@ -1,7 +1,7 @@
 import { correlationIdHash } from '../domain/correlationIdHash';
 import { randomUUID } from 'node:crypto';
 import { Client, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowUpdateFailedError, WorkflowNotFoundError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db/knex';
 import { durationToMs } from '../domain/duration';
 import { purgeDateFor } from '../domain/retention';
@@ -379,6 +379,16 @@ function mapRefusal(err: unknown): never {
   }
   // The workflow has ended (expired while the request was in flight).
   if (err instanceof WorkflowNotFoundError) throw problems.gone('this session link has expired');
+  // The update's local activity gave up on a transient fault (PostgreSQL unreachable, a
+  // timeout): try again shortly. A permanent failure (a bug) stays a 500.
+  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ActivityFailure) {
+    const cause = err.cause.cause;
+    if (!(cause instanceof ApplicationFailure && cause.nonRetryable)) {
+      const problem = problems.unavailable('the database is unavailable right now; try again shortly');
+      problem.headers['retry-after'] = '5';
+      throw problem;
+    }
+  }
   throw err;
 }
 

@@ -48,6 +48,9 @@ export interface AttemptRow {
   attempted_at: Date;
 }
 
+/** The session-end event's key, as the session workflow dispatches it (`session_end:<id>`). */
+export const sessionEndEventKey = (sessionId: string): string => `session_end:${sessionId}`;
+
 /** Idempotent: returns the existing delivery when the event was recorded before. */
 export async function recordDelivery(db: Db, d: NewDelivery): Promise<DeliveryRow> {
   await db('webhook_deliveries')
