@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Db } from '../../src/db/knex';
+import { SessionDeps } from '../../src/sessions/sessions';
+import { updateSettings } from '../../src/settings/settings';
+import { OrganizationId } from '../../src/temporal/searchAttributes';
+import {
+  analysisStateQuery,
+  analysisWorkflowId,
+  retentionChangedSignal,
+  sessionWorkflowId,
+  stateQuery,
+  type JourneySessionState,
+  type RetentionChange,
+  type StandaloneAnalysisInput,
+} from '../../workflows/definitions';
+import { addOperator, newOrganization, waitUntil } from '../support/system';
+import { createSessionAt, sessionDeps } from '../support/sessions';
+import { startTimeSkippingSystem, type TimeSkippingSystem } from '../support/timeSkipping';
+
+// Issue 12, the Temporal door: a `retentionChanged` signal without a revision (typed in the
+// Temporal UI/CLI) moves the purge only when it names an active admin of the organization.
+// Refused or accepted, the ledger records it (via temporal). Time-skipping server, real
+// activities and PostgreSQL.
+const DAY_MS = 24 * 60 * 60_000;
+
+let sys: TimeSkippingSystem;
+let env: TestWorkflowEnvironment;
+let db: Db;
+let deps: SessionDeps;
+
+beforeAll(async () => {
+  sys = await startTimeSkippingSystem();
+  ({ env, db } = sys);
+  deps = sessionDeps(db, env.client, sys.config.TEMPORAL_TASK_QUEUE);
+});
+
+afterAll(async () => {
+  await sys?.stop();
+});
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The retention.change events of one workflow subject, oldest first, once there are `count`. */
+function retentionEvents(resourceId: string, count: number) {
+  return waitUntil(
+    () => db('audit_events').where({ resource_id: resourceId, action: 'retention.change' }).orderBy('seq'),
+    (rows) => rows.length >= count,
+    120_000,
+  );
+}
+
+test('session: a signal without revision is refused without an operator or with an analyst, accepted with an active admin', async () => {
+  const org = await newOrganization(db);
+  await updateSettings(db, org.organizationId, { dataRetention: '30d' });
+  const analyst = await addOperator(db, org.organizationId, 'analyst');
+  const admin = await addOperator(db, org.organizationId, 'admin');
+  const disabledAdmin = await addOperator(db, org.organizationId, 'admin');
+  await db('operators').where({ id: disabledAdmin.id }).update({ disabled_at: new Date() });
+  const otherOrgAdmin = await addOperator(db, (await newOrganization(db)).organizationId, 'admin');
+
+  const createdAtMs = await env.currentTimeMs();
+  const session = await createSessionAt(
+    deps,
+    org.organizationId,
+    { correlationId: `CRM-${randomUUID()}`, journeyId: 'onboarding', userInput: { firstName: 'Ada', lastName: 'Lovelace', birthDate: '1815-12-10' } },
+    new Date(createdAtMs),
+  );
+  const handle = env.client.workflow.getHandle<() => Promise<JourneySessionState>>(sessionWorkflowId(session.id));
+  const thirtyDays = iso(createdAtMs + 30 * DAY_MS);
+  expect((await handle.query(stateQuery)).purgeAt).toBe(thirtyDays);
+
+  // Stopping the purge for ever, as anyone reaching the Temporal UI could.
+  await handle.signal(retentionChangedSignal, { dataRetention: null });
+  await handle.signal(retentionChangedSignal, { dataRetention: null, operatorId: analyst.id } as RetentionChange);
+  await handle.signal(retentionChangedSignal, { dataRetention: null, operatorId: disabledAdmin.id } as RetentionChange);
+  await handle.signal(retentionChangedSignal, { dataRetention: null, operatorId: otherOrgAdmin.id } as RetentionChange);
+  const refused = await retentionEvents(session.id, 4);
+  expect(refused.map((e) => [e.outcome, e.actor_type, e.actor_id])).toEqual([
+    ['failure', 'system', 'temporal-message'],
+    ['failure', 'operator', analyst.id],
+    ['failure', 'operator', disabledAdmin.id],
+    ['failure', 'operator', otherOrgAdmin.id],
+  ]);
+  for (const e of refused) expect(e.changes).toMatchObject({ via: 'temporal', signal: 'retentionChanged', reason: expect.any(String), dataRetention: { after: null }, purgeAt: { before: thirtyDays, after: null } });
+  expect(refused[0].changes.reason).toBe('operator_missing');
+  expect(refused[1].changes.reason).toBe('operator_not_allowed');
+  // The purge instant stays where it was, in the workflow and in PostgreSQL.
+  expect((await handle.query(stateQuery)).purgeAt).toBe(thirtyDays);
+  expect((await db('sessions').where({ id: session.id }).first()).purge_at.toISOString()).toBe(thirtyDays);
+
+  // An active admin of the organization: accepted, the workflow writes purge_at itself.
+  await handle.signal(retentionChangedSignal, { dataRetention: '40d', operatorId: admin.id } as RetentionChange);
+  const all = await retentionEvents(session.id, 5);
+  expect(all[4]).toMatchObject({ outcome: 'success', actor_type: 'operator', actor_id: admin.id, resource_type: 'session', resource_id: session.id });
+  const fortyDays = iso(createdAtMs + 40 * DAY_MS);
+  expect(all[4].changes).toEqual({ via: 'temporal', signal: 'retentionChanged', dataRetention: { after: '40d' }, purgeAt: { before: thirtyDays, after: fortyDays } });
+  await waitUntil(() => handle.query(stateQuery), (s) => s.purgeAt === fortyDays, 120_000);
+  await waitUntil(() => db('sessions').where({ id: session.id }).first(), (r) => r.purge_at?.toISOString() === fortyDays, 120_000);
+});
+
+test('standalone analysis: refused without an operator, accepted with an admin', async () => {
+  const org = await newOrganization(db);
+  await updateSettings(db, org.organizationId, { dataRetention: '30d' });
+  const admin = await addOperator(db, org.organizationId, 'admin');
+  const createdAtMs = await env.currentTimeMs();
+  const entityId = randomUUID();
+  const analysisId = randomUUID();
+  await db('entities').insert({ id: entityId, organization_id: org.organizationId, type: 'company', personal_data: JSON.stringify({ name: 'Analytical Engines Ltd' }), created_at: new Date(createdAtMs) });
+  await db('analyses').insert({ id: analysisId, organization_id: org.organizationId, entity_id: entityId, kind: 'kyb', status: 'verify', result: JSON.stringify({}), created_at: new Date(createdAtMs) });
+  const input: StandaloneAnalysisInput = { analysisId, organizationId: org.organizationId, createdAt: iso(createdAtMs), dataRetention: '30d', retentionRevision: 1 };
+  const handle = await env.client.workflow.start('standaloneAnalysis', {
+    workflowId: analysisWorkflowId(analysisId),
+    taskQueue: sys.config.TEMPORAL_TASK_QUEUE,
+    args: [input],
+    typedSearchAttributes: [{ key: OrganizationId, value: org.organizationId }],
+  });
+  const thirtyDays = iso(createdAtMs + 30 * DAY_MS);
+
+  await handle.signal(retentionChangedSignal, { dataRetention: null });
+  const [refused] = await retentionEvents(analysisId, 1);
+  expect(refused).toMatchObject({ outcome: 'failure', actor_type: 'system', resource_type: 'analysis', resource_id: analysisId });
+  expect((await handle.query(analysisStateQuery)).purgeAt).toBe(thirtyDays);
+
+  await handle.signal(retentionChangedSignal, { dataRetention: null, operatorId: admin.id } as RetentionChange);
+  const events = await retentionEvents(analysisId, 2);
+  expect(events[1]).toMatchObject({ outcome: 'success', actor_type: 'operator', actor_id: admin.id });
+  await waitUntil(() => handle.query(analysisStateQuery), (s) => s.purgeAt === null, 120_000);
+  await waitUntil(() => db('analyses').where({ id: analysisId }).first(), (r) => r.purge_at === null, 120_000);
+});
