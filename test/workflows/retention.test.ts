@@ -241,6 +241,8 @@ test('several changes re-arm each time; a late signal of an older change and mal
   // the workflow writes the new purge_at itself, as no PATCH did.
   const admin = await addOperator(db, org.organizationId, 'admin');
   await s.handle.signal(retentionChangedSignal, { dataRetention: '50d', operatorId: admin.id });
+  // The workflow asks PostgreSQL whether the operator is an admin before it re-arms.
+  await pollUntil(() => s.handle.query(stateQuery), (state) => state.purgeAt === iso(s.createdAtMs + 50 * DAY_MS), 120_000);
   await expectScheduled(s, s.createdAtMs + 50 * DAY_MS);
 
   await env.sleep(46 * DAY_MS - 2 * SECOND);

@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { dataConverter } from '../../src/payloads/dataConverter';
+import { DataKeyStore, MasterKeys } from '../../src/payloads/keyStore';
+import { workflowBundle } from '../../src/temporal/worker';
 import type { Db } from '../../src/db/knex';
 import { SessionDeps } from '../../src/sessions/sessions';
 import { updateSettings } from '../../src/settings/settings';
@@ -97,6 +101,38 @@ test('session: a signal without revision is refused without an operator or with 
   expect(all[4].changes).toEqual({ via: 'temporal', signal: 'retentionChanged', dataRetention: { after: '40d' }, purgeAt: { before: thirtyDays, after: fortyDays } });
   await waitUntil(() => handle.query(stateQuery), (s) => s.purgeAt === fortyDays, 120_000);
   await waitUntil(() => db('sessions').where({ id: session.id }).first(), (r) => r.purge_at?.toISOString() === fortyDays, 120_000);
+
+  // Malformed (operatorId not a UUID): refused in the handler and recorded, no check activity.
+  await handle.signal(retentionChangedSignal, { dataRetention: null, operatorId: 'admin' } as never);
+  // A zero-padded duration the check refuses as input (not retried): not applied, and the loop
+  // goes on to the next signal, an admin's, which applies.
+  await handle.signal(retentionChangedSignal, { dataRetention: '0000000000000000000050d', operatorId: admin.id });
+  await handle.signal(retentionChangedSignal, { dataRetention: '45d', operatorId: admin.id });
+  const later = await retentionEvents(session.id, 7);
+  expect(later.slice(5).map((e) => [e.outcome, e.actor_id])).toEqual([
+    ['failure', 'temporal-message'],
+    ['success', admin.id],
+  ]);
+  expect(later[5].changes).toMatchObject({ reason: 'invalid_input', issues: [{ path: 'operatorId' }] });
+  expect(later[6].changes).toMatchObject({ dataRetention: { after: '45d' }, purgeAt: { before: fortyDays } });
+  const history = await handle.fetchHistory();
+  const checks = history.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'authorizeRetentionSignal');
+  const failedChecks = history.events!.filter((e) => e.activityTaskFailedEventAttributes);
+  expect(checks).toHaveLength(7);
+  expect(failedChecks).toHaveLength(1);
+  await waitUntil(() => handle.query(stateQuery), (s) => s.purgeAt === iso(createdAtMs + 45 * DAY_MS), 120_000);
+
+  // The history, patch marker and check activities included, replays against this code.
+  const failures: string[] = [];
+  const converter = dataConverter(new DataKeyStore(db, MasterKeys.fromConfig(sys.config)));
+  for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle(), dataConverter: converter }, [{ workflowId: 'sec3-retention-signal-admin', history: await handle.fetchHistory() }])) {
+    if (result.error) failures.push(result.error.message);
+  }
+  expect(failures).toEqual([]);
+  const patchIds = history.events!
+    .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+    .flatMap((e) => Object.values(e.markerRecordedEventAttributes!.details ?? {}).flatMap((p) => (p.payloads ?? []).map((x) => Buffer.from(x.data ?? []).toString())));
+  expect(patchIds.some((d) => d.includes('sec3-retention-signal-admin'))).toBe(true);
 });
 
 test('standalone analysis: refused without an operator, accepted with an admin', async () => {
