@@ -86,17 +86,17 @@ fi
 
 # --- Chromium for the browser tests (test/browser/) -------------------------------------------
 # Debian's package, driven by playwright-core (which downloads no browser of its own).
-if ! command -v chromium > /dev/null; then
+if [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium > /dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
     say "installing Debian's chromium (browser tests)"
     log="$(mktemp)"
     if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } > "$log" 2>&1; then
       tail -n 20 "$log" >&2
-      say "WARNING: chromium could not be installed; the browser tests will be skipped with a message"
+      say "WARNING: chromium could not be installed; the browser tests will fail (set CHROMIUM_PATH, or BROWSER_TESTS=off to opt out)"
     fi
     rm -f "$log"
   else
-    say "WARNING: chromium is not installed and cannot be installed here (needs root and apt-get); the browser tests will be skipped"
+    say "WARNING: chromium is not installed and cannot be installed here (needs root and apt-get); the browser tests will fail (set CHROMIUM_PATH, or BROWSER_TESTS=off to opt out)"
   fi
 fi
 
@@ -108,4 +108,4 @@ done
 say "temporal CLI:         $VENV/bin/temporal"
 say "temporal test server: $VENV/bin/temporal-test-server"
 say "schemathesis:         $FUZZ_VENV/bin/schemathesis"
-say "chromium:             $(command -v chromium || echo "missing (browser tests skipped)")"
+say "chromium:             ${CHROMIUM_PATH:-$(command -v chromium || echo "missing (browser tests fail unless BROWSER_TESTS=off)")}"

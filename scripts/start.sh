@@ -225,8 +225,8 @@ else
   for spec in "${SA_SPECS[@]}"; do sa_flags+=(--search-attribute "$spec"); done
   say "starting the Temporal dev server at $TEMPORAL_ADDRESS (log: $DATA_DIR/temporal.log, state: $DATA_DIR/temporal.sqlite)"
   set -m
-  # The Web UI decodes payloads through the API's codec server (operators paste their token
-  # in the UI's codec settings, docs/operations.md).
+  # The Web UI decodes payloads through the API's codec server, which needs an operator's
+  # Bearer token on each call (docs/operations.md, "Temporal payloads").
   "$TEMPORAL" server start-dev --ip 127.0.0.1 --port "$T_PORT" --ui-port "$TEMPORAL_UI_PORT" \
     --ui-codec-endpoint "$PUBLIC_BASE_URL/codec" \
     --db-filename "$DATA_DIR/temporal.sqlite" --namespace "$TEMPORAL_NAMESPACE" "${sa_flags[@]}" \
