@@ -391,10 +391,8 @@ export class Retention {
           key: `retention-signal:${this.guarded.subject.id}:${key}`,
         }));
       } catch (err) {
-        if (isCancellation(err)) {
-          this.unchecked.unshift(next);
-          throw err;
-        }
+        // A cancel request purges next (untilCancelled): the change no longer matters.
+        if (isCancellation(err)) throw err;
         // Only a permanent fault reaches here (transient ones are retried): not applied.
       }
       if (!accepted) continue;

@@ -3,7 +3,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { dataConverter } from '../../src/payloads/dataConverter';
 import { DataKeyStore, MasterKeys } from '../../src/payloads/keyStore';
-import { workflowBundle } from '../../src/temporal/worker';
+import { createWorker, workflowBundle } from '../../src/temporal/worker';
 import type { Db } from '../../src/db/knex';
 import { SessionDeps } from '../../src/sessions/sessions';
 import { updateSettings } from '../../src/settings/settings';
@@ -163,4 +163,60 @@ test('standalone analysis: refused without an operator, accepted with an admin',
   expect(events[1]).toMatchObject({ outcome: 'success', actor_type: 'operator', actor_id: admin.id });
   await waitUntil(() => handle.query(analysisStateQuery), (s) => s.purgeAt === null, 120_000);
   await waitUntil(() => db('analyses').where({ id: analysisId }).first(), (r) => r.purge_at === null, 120_000);
+});
+
+test('a cancel request while the check runs: the workflow purges, the change is dropped', async () => {
+  const org = await newOrganization(db);
+  const admin = await addOperator(db, org.organizationId, 'admin');
+  const createdAtMs = await env.currentTimeMs();
+  const entityId = randomUUID();
+  const analysisId = randomUUID();
+  await db('entities').insert({ id: entityId, organization_id: org.organizationId, type: 'company', personal_data: JSON.stringify({ name: 'Difference Engines Ltd' }), created_at: new Date(createdAtMs) });
+  await db('analyses').insert({ id: analysisId, organization_id: org.organizationId, entity_id: entityId, kind: 'kyb', status: 'verify', result: JSON.stringify({}), created_at: new Date(createdAtMs) });
+  // A worker of its own whose check activity waits at a gate: the cancel request reaches the
+  // workflow while the check is in flight.
+  let checkStarted!: () => void;
+  const started = new Promise<void>((resolve) => (checkStarted = resolve));
+  let releaseCheck!: () => void;
+  const gate = new Promise<void>((resolve) => (releaseCheck = resolve));
+  const taskQueue = `sec3-cancel-${randomUUID()}`;
+  const { worker } = await createWorker({
+    config: sys.config,
+    db,
+    keys: sys.keys,
+    connection: env.nativeConnection,
+    client: env.client,
+    taskQueue,
+    wrapActivities: (acts) => ({
+      ...acts,
+      authorizeRetentionSignal: async (input) => {
+        checkStarted();
+        await gate;
+        return acts.authorizeRetentionSignal(input);
+      },
+    }),
+  });
+  const running = worker.run();
+  try {
+    const input: StandaloneAnalysisInput = { analysisId, organizationId: org.organizationId, createdAt: iso(createdAtMs), dataRetention: '30d', retentionRevision: 0 };
+    const handle = await env.client.workflow.start('standaloneAnalysis', {
+      workflowId: analysisWorkflowId(analysisId),
+      taskQueue,
+      args: [input],
+      typedSearchAttributes: [{ key: OrganizationId, value: org.organizationId }],
+    });
+    await handle.signal(retentionChangedSignal, { dataRetention: null, operatorId: admin.id });
+    await started;
+    await handle.cancel();
+    await waitUntil(() => handle.describe(), (d) => d.status.name === 'COMPLETED', 120_000);
+    expect(await db('analyses').where({ id: analysisId }).first()).toMatchObject({ status: 'purged', purged_at: expect.any(Date) });
+    const [purge] = await db('audit_events').where({ resource_id: analysisId, action: 'analysis.purge' });
+    expect(purge).toMatchObject({ actor_type: 'system', actor_id: 'cancellation' });
+    const history = await handle.fetchHistory();
+    expect(history.events!.some((e) => e.activityTaskCancelRequestedEventAttributes)).toBe(true);
+  } finally {
+    releaseCheck();
+    worker.shutdown();
+    await running;
+  }
 });
