@@ -5,6 +5,7 @@ import { createDecisionActivities } from './decisions';
 import { createRearmActivities } from './rearm';
 import { createReconcileActivities } from './reconcile';
 import { createRetentionActivities } from './retention';
+import { createRetentionSignalActivities } from './retentionSignals';
 import { createSessionActivities } from './sessions';
 import { createWebhookActivities, WebhookDeps } from './webhooks';
 
@@ -25,6 +26,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createWebhookActivities(deps),
     ...createDecisionActivities(deps),
     ...createRetentionActivities(deps),
+    ...createRetentionSignalActivities(deps),
     ...createRearmActivities(deps),
     ...createReconcileActivities(deps),
   });

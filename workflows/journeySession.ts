@@ -70,6 +70,7 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     (purgeAt) => (state.purgeAt = purgeAt),
     refused,
     carried?.purgeAt,
+    { organizationId: input.organizationId, subject: { type: 'session', id: input.sessionId } },
   );
   // A run started by the reconciler carries on from the state its record holds; a run
   // continued as new, from the state the previous run ended with.

@@ -59,6 +59,12 @@ export const PATCHES = {
   expireBeforePurge: 'rel-fix-expire-before-purge',
   /** Opening the link gives up after a few quick attempts (the API answers 503). */
   openLinkBounded: 'rel-fix-open-link-bounded',
+  /**
+   * A `retentionChanged` signal without a revision (typed in the Temporal UI/CLI) applies only
+   * once an activity found that it names an active admin of the organization; audited either
+   * way (issue 12).
+   */
+  retentionSignalAdmin: 'sec3-retention-signal-admin',
 } as const;
 
 /**
@@ -279,6 +285,12 @@ export function continueAsNewDue(afterEvents: number | undefined): boolean {
   return due && patched(PATCHES.continueAsNew);
 }
 
+/** Whose purge a retention signal moves: what the admin check and its ledger event need. */
+export interface RetentionSubject {
+  organizationId: string;
+  subject: { type: 'session' | 'analysis'; id: string };
+}
+
 /**
  * The retention deadline of a workflow's subject, counted from its creation and re-armed by
  * `retentionChanged` (constructing it registers the handler).
@@ -288,15 +300,19 @@ export class Retention {
   private revision: number;
   private pending = false;
   private unrecorded = false;
+  /** Unrevisioned changes waiting for the admin check, in arrival order (stable ledger keys). */
+  private unchecked: { change: RetentionChange; key: string }[] = [];
 
   constructor(
     private readonly createdAt: string,
     dataRetention: string | null,
     revision = 0,
-    onChange: (purgeAt: string | null) => void = () => undefined,
+    private readonly onChange: (purgeAt: string | null) => void = () => undefined,
     refused?: RefusedMessages,
     /** A continued run carries the purge instant it had, re-arms included. */
     carriedPurgeAt?: string | null,
+    /** Given, an unrevisioned signal is checked (admin) and audited before it applies. */
+    private readonly guarded?: RetentionSubject,
   ) {
     this.purgeAt = carriedPurgeAt !== undefined ? carriedPurgeAt : purgeAtFor(createdAt, dataRetention);
     this.revision = revision;
@@ -306,19 +322,25 @@ export class Retention {
         refused.push(checked.refusal);
         return;
       }
+      // No revision: not the API's re-arm but someone at the Temporal UI/CLI. Queued for the
+      // main loop, which asks the database whether the operator it names is an admin.
+      if (checked.ok && checked.value.revision === undefined && guarded && patched(PATCHES.retentionSignalAdmin)) {
+        this.unchecked.push({ change: checked.value, key: uuid4() });
+        return;
+      }
       const applied = applyRetentionChange(this.createdAt, this.revision, change);
       if (!applied) return;
       this.purgeAt = applied.purgeAt;
       this.revision = applied.revision;
       this.unrecorded ||= !applied.recorded;
       this.pending = true;
-      onChange(this.purgeAt);
+      this.onChange(this.purgeAt);
     });
   }
 
   /** A change arrived that the main loop has not taken yet. */
   get changed(): boolean {
-    return this.pending;
+    return this.pending || this.unchecked.length > 0;
   }
 
   /** The settings revision applied last: carried across continue-as-new. */
@@ -340,13 +362,51 @@ export class Retention {
    * while the loop awaited an activity is not lost.
    */
   async settle(record: (purgeAt: string | null) => Promise<void>): Promise<boolean> {
-    if (!this.pending) return false;
+    const checked = await this.checkUnrevisioned();
+    if (!this.pending && !checked) return false;
     this.pending = false;
     if (this.unrecorded) {
       this.unrecorded = false;
       await record(this.purgeAt);
     }
     return true;
+  }
+
+  /**
+   * Runs the admin check (and its ledger event) for each queued unrevisioned change, in arrival
+   * order, and applies those accepted. A refusal, or a check that fails for good, leaves the
+   * purge instant as it was and never blocks the loop. Returns whether one applied.
+   */
+  private async checkUnrevisioned(): Promise<boolean> {
+    if (this.unchecked.length === 0 || !this.guarded) return false;
+    let appliedAny = false;
+    let next: { change: RetentionChange; key: string } | undefined;
+    while ((next = this.unchecked.shift())) {
+      const { change, key } = next;
+      let accepted = false;
+      try {
+        ({ accepted } = await lifecycleActivities.authorizeRetentionSignal({
+          organizationId: this.guarded.organizationId,
+          subject: this.guarded.subject,
+          change: { dataRetention: change.dataRetention, ...(change.operatorId ? { operatorId: change.operatorId } : {}) },
+          purgeAt: { before: this.purgeAt, after: purgeAtFor(this.createdAt, change.dataRetention) },
+          key: `retention-signal:${this.guarded.subject.id}:${key}`,
+        }));
+      } catch (err) {
+        // A cancel request purges next (untilCancelled): the change no longer matters.
+        if (isCancellation(err)) throw err;
+        // Only a permanent fault reaches here (transient ones are retried): not applied.
+      }
+      if (!accepted) continue;
+      const applied = applyRetentionChange(this.createdAt, this.revision, change);
+      if (!applied) continue;
+      this.purgeAt = applied.purgeAt;
+      this.revision = applied.revision;
+      this.unrecorded ||= !applied.recorded;
+      this.onChange(this.purgeAt);
+      appliedAny = true;
+    }
+    return appliedAny;
   }
 }
 

@@ -29,6 +29,7 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
     (purgeAt) => (state.purgeAt = purgeAt),
     refused,
     carried?.purgeAt,
+    { organizationId: input.organizationId, subject: { type: 'analysis', id: input.analysisId } },
   );
   const state: StandaloneAnalysisState = {
     analysisId: input.analysisId,

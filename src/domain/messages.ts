@@ -34,8 +34,9 @@ export const analystDecisionSchema = requestContextSchema.extend({
 });
 
 /**
- * `retentionChanged`: `revision` is the settings revision the value belongs to; without one
- * (typed by an operator) the value always applies.
+ * `retentionChanged`: `revision` is the settings revision the value belongs to (the API's
+ * re-arm). Without one (typed in the Temporal UI/CLI) the value applies only when `operatorId`
+ * names an active admin of the organization (workflows from patch sec3-retention-signal-admin).
  */
 export const retentionChangeSchema = z.object({
   dataRetention: z
@@ -43,6 +44,7 @@ export const retentionChangeSchema = z.object({
     .refine((s) => parseDuration(s).ok, 'must be a duration like 30d')
     .nullable(),
   revision: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  operatorId: z.uuid().optional(),
 });
 
 /** `erase` (update): the right to erasure, asked by an operator. */

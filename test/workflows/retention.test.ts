@@ -16,7 +16,7 @@ import {
 } from '../../workflows/definitions';
 import { waitUntil as pollUntil } from '../support/system';
 import { createSessionAt, sessionDeps } from '../support/sessions';
-import { newOrganization } from '../support/system';
+import { addOperator, newOrganization } from '../support/system';
 import { startTimeSkippingSystem, type TimeSkippingSystem } from '../support/timeSkipping';
 
 // Retention timers on the time-skipping test server, with the real activities and PostgreSQL.
@@ -212,7 +212,7 @@ test('null retention never purges, from creation or after a change to null', asy
   expect(await db('audit_events').whereIn('resource_id', [kept.session.id, changed.session.id]).where({ action: 'session.purge' })).toHaveLength(0);
 });
 
-test('several changes re-arm each time; a late signal of an older change and malformed ones are ignored; a hand-typed one applies', async () => {
+test('several changes re-arm each time; a late signal of an older change and malformed ones are ignored; a hand-typed one by an admin applies', async () => {
   const org = await orgWithRetention('30d');
   const s = await startSession(org.organizationId);
   const id = s.handle.workflowId;
@@ -237,9 +237,12 @@ test('several changes re-arm each time; a late signal of an older change and mal
   await s.handle.signal(retentionChangedSignal, {} as never);
   await expectScheduled(s, s.createdAtMs + 45 * DAY_MS);
 
-  // A well-formed signal typed by an operator (no revision) applies, and the workflow writes
-  // the new purge_at itself, as no PATCH did.
-  await s.handle.signal(retentionChangedSignal, { dataRetention: '50d' });
+  // A well-formed signal typed by an admin (no revision, the admin's operator id) applies, and
+  // the workflow writes the new purge_at itself, as no PATCH did.
+  const admin = await addOperator(db, org.organizationId, 'admin');
+  await s.handle.signal(retentionChangedSignal, { dataRetention: '50d', operatorId: admin.id });
+  // The workflow asks PostgreSQL whether the operator is an admin before it re-arms.
+  await pollUntil(() => s.handle.query(stateQuery), (state) => state.purgeAt === iso(s.createdAtMs + 50 * DAY_MS), 120_000);
   await expectScheduled(s, s.createdAtMs + 50 * DAY_MS);
 
   await env.sleep(46 * DAY_MS - 2 * SECOND);
