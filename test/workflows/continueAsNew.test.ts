@@ -68,12 +68,12 @@ test('a session continues as new through many decisions and re-arms, keeps its s
   await completeJourney(deps, session.link.url.split('/').pop()!);
 
   // 10 decisions, with a retention change typed between some of them (no revision: the
-  // workflow records purge_at itself). The last change sets 20 days.
+  // workflow records purge_at itself; an admin's operatorId is required). The last change sets 20 days.
   const handle = env.client.workflow.getHandle<() => Promise<JourneySessionState>>(workflowId);
   // Decisions as the `analystDecision` signal (Temporal UI/CLI), each awaited in the ledger.
   const decided = () => db('audit_events').where({ organization_id: org.organizationId, action: 'analysis.decision', outcome: 'success' });
   for (let i = 0; i < 10; i++) {
-    if (i % 3 === 0) await handle.signal(retentionChangedSignal, { dataRetention: i === 9 ? '20d' : `${40 + i}d` });
+    if (i % 3 === 0) await handle.signal(retentionChangedSignal, { dataRetention: i === 9 ? '20d' : `${40 + i}d`, operatorId: org.adminId });
     await handle.signal(analystDecisionSignal, { analysisId: analysis.id, newStatus: i % 2 === 0 ? 'user_approved' : 'user_rejected', operatorId: org.adminId });
     await waitUntil(decided, (rows) => rows.length === i + 1);
   }
