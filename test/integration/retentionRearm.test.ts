@@ -11,6 +11,7 @@ import {
   type StandaloneAnalysisInput,
 } from '../../workflows/definitions';
 import { waitUntil as pollUntil } from '../support/system';
+import { whyStuck } from '../support/history';
 import { createSessionAt, sessionDeps } from '../support/sessions';
 import { call, newOrganization, startSystem, TestSystem } from '../support/system';
 
@@ -104,7 +105,12 @@ test('shortening retention on 1,000 open sessions purges exactly the overdue one
     return { sessions: Number(sessions), standalone: Number(standalone) };
   };
   // A generous bound only to report a hang (the speed is the benchmark's).
-  await pollUntil(purgedCount, (c) => c.sessions === 1000 && c.standalone === 5, 15 * MIN_MS, 250);
+  await pollUntil(purgedCount, (c) => c.sessions === 1000 && c.standalone === 5, 15 * MIN_MS, 250).catch(async (err) => {
+    // Say why the last ones did not move (decoded), not only how many.
+    const stuck = await sys.db('sessions').where({ organization_id: org.organizationId }).whereNot({ status: 'purged' }).whereIn('id', overdue.map((s) => s.id)).limit(3).pluck('id');
+    const why = await Promise.all(stuck.map((id: string) => whyStuck(sys.client, sessionWorkflowId(id), sys.keys)));
+    throw new Error(`${(err as Error).message}\nstuck: ${JSON.stringify(why, null, 1)}`);
+  });
   const allPurgedMs = Date.now() - t;
   const rearm = await rearmResult(org.organizationId, revision);
   const rearmMs = Date.now() - t;

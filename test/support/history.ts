@@ -4,6 +4,7 @@
 // user metadata, failures' encoded attributes, search attributes) and turns each into text.
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import { EncryptionCodec, isEncrypted, keyIdOf } from '../../src/payloads/codec';
 import type { DataKeyStore } from '../../src/payloads/keyStore';
 
@@ -110,4 +111,31 @@ export async function decodeHistoryInPlace(history: unknown, keys: DataKeyStore)
     for (const v of Object.values(node)) await visit(v);
   };
   await visit(history);
+}
+
+/**
+ * Why a workflow is not moving, for a test's failure message: its status, pending activities
+ * (attempt, last failure) and its workflow-task failures, decoded (the failure converter
+ * encrypts their messages: the stored text only says "Encoded failure").
+ */
+export async function whyStuck(client: Client, workflowId: string, keys: DataKeyStore): Promise<unknown> {
+  try {
+    const handle = client.workflow.getHandle(workflowId);
+    const { raw, status } = await handle.describe();
+    const history = await readHistory(client, workflowId, keys);
+    const taskFailures = history.payloads
+      .filter((p) => p.eventType === 'workflowTaskFailed' || p.path.includes('failure'))
+      .slice(-3)
+      .map((p) => ({ eventId: p.eventId, eventType: p.eventType, value: p.value, error: p.error }));
+    const pending = (raw.pendingActivities ?? []).map((a) => ({
+      activity: a.activityType?.name,
+      state: a.state,
+      attempt: a.attempt,
+      lastFailure: a.lastFailure?.message,
+    }));
+    const lastEvents = (await handle.fetchHistory()).events!.slice(-5).map((e) => `${e.eventId}:${temporal.api.enums.v1.EventType[e.eventType ?? 0]}`);
+    return { workflowId, status: status.name, pending, lastEvents, taskFailures };
+  } catch (err) {
+    return { workflowId, error: (err as Error).message };
+  }
 }
