@@ -139,3 +139,50 @@ export async function whyStuck(client: Client, workflowId: string, keys: DataKey
     return { workflowId, error: (err as Error).message };
   }
 }
+
+/** Workflow time of a history event, in ms. */
+const eventTimeMs = (e: temporal.api.history.v1.IHistoryEvent): number =>
+  Number(e.eventTime!.seconds) * 1000 + Math.floor((e.eventTime!.nanos ?? 0) / 1e6);
+
+/**
+ * The instant a timer was armed for, in workflow time: the workflow computed its timeout from
+ * its own clock, which is the start of the workflow task that armed it (not the TimerStarted
+ * event's time, which is when that task completed: later, on a loaded worker).
+ */
+export function timerArmedForMs(events: temporal.api.history.v1.IHistoryEvent[], timerStartedIndex: number): number {
+  const { EventType } = temporal.api.enums.v1;
+  const timeout = events[timerStartedIndex]!.timerStartedEventAttributes!.startToFireTimeout!;
+  let task = timerStartedIndex;
+  while (task > 0 && events[task]!.eventType !== EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED) task--;
+  return eventTimeMs(events[task]!) + Number(timeout.seconds) * 1000 + Math.floor((timeout.nanos ?? 0) / 1e6);
+}
+
+/**
+ * What woke the workflow task that scheduled `activityType` the first time: the timer it had
+ * armed (and the instant that timer was armed for, in workflow time) or a signal. Read from
+ * the history, so a test can say "purged by the timer armed for purgeAt" instead of bounding
+ * how much time went by.
+ */
+export async function whatScheduled(
+  client: Client,
+  workflowId: string,
+  activityType: string,
+): Promise<{ by: 'timer'; armedForMs: number } | { by: 'signal'; signal: string } | { by: 'other' } | null> {
+  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const at = events.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activityType);
+  if (at < 0) return null;
+  const { EventType } = temporal.api.enums.v1;
+  // Back to the start of the workflow task that scheduled it; what came before that task is the trigger.
+  let i = at;
+  while (i >= 0 && events[i]!.eventType !== EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED) i--;
+  for (let j = i - 1; j >= 0; j--) {
+    const e = events[j]!;
+    if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) break;
+    if (e.timerFiredEventAttributes) {
+      const startedAt = events.findIndex((s) => s.timerStartedEventAttributes?.timerId === e.timerFiredEventAttributes!.timerId);
+      return { by: 'timer', armedForMs: timerArmedForMs(events, startedAt) };
+    }
+    if (e.workflowExecutionSignaledEventAttributes) return { by: 'signal', signal: e.workflowExecutionSignaledEventAttributes.signalName ?? '' };
+  }
+  return { by: 'other' };
+}

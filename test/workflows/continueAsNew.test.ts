@@ -14,6 +14,7 @@ import {
 import { createSessionAt, sessionDeps } from '../support/sessions';
 import { newOrganization, waitUntil } from '../support/system';
 import { startTimeSkippingSystem, type TimeSkippingSystem } from '../support/timeSkipping';
+import { timerArmedForMs } from '../support/history';
 
 // Continue-as-new on the time-skipping server with the real activities: a session kept for a
 // long time through many decisions and retention re-arms starts fresh histories before
@@ -85,13 +86,11 @@ test('a session continues as new through many decisions and re-arms, keeps its s
   const purgeAt = new Date(createdAtMs + 20 * DAY_MS).toISOString();
   const lastTimerFiresAt = async () => {
     const events = (await handle.fetchHistory()).events!;
-    const timer = events.filter((e) => e.timerStartedEventAttributes).at(-1);
-    if (!timer) return null;
-    const t = timer.timerStartedEventAttributes!.startToFireTimeout!;
-    return Number(timer.eventTime!.seconds) * 1000 + Math.floor((timer.eventTime!.nanos ?? 0) / 1e6) + Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
+    const timers = events.flatMap((e, i) => (e.timerStartedEventAttributes ? [i] : []));
+    return timers.length === 0 ? null : timerArmedForMs(events, timers.at(-1)!);
   };
-  const firesAt = await waitUntil(lastTimerFiresAt, (at) => at !== null && Math.abs(at - Date.parse(purgeAt)) < 1000);
-  expect(Math.abs(firesAt! - Date.parse(purgeAt))).toBeLessThan(1000);
+  const firesAt = await waitUntil(lastTimerFiresAt, (at) => at === Date.parse(purgeAt));
+  expect(firesAt).toBe(Date.parse(purgeAt));
 
   // It did continue as new: follow the chain of runs from the first one.
   const current = await handle.describe();
