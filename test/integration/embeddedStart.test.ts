@@ -91,13 +91,19 @@ afterAll(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 }, 90_000);
 
-async function api(method: string, p: string, token?: string, body?: unknown) {
+async function api(method: string, p: string, token?: string, body?: unknown, retries = 5): Promise<{ status: number; body: any }> {
   const res = await fetch(`http://127.0.0.1:${ports.api}${p}`, {
     method,
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
+  // A GET answered 503 + Retry-After (the embedded database busy on a loaded machine) is tried
+  // again after the delay it names, as docs/api.md tells clients to.
+  if (res.status === 503 && method === 'GET' && retries > 0) {
+    await new Promise((resolve) => setTimeout(resolve, Number(res.headers.get('retry-after') ?? 1) * 1000));
+    return api(method, p, token, body, retries - 1);
+  }
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 

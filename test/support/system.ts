@@ -82,12 +82,15 @@ export async function startSystem(
   process.env.LOG_LEVEL = 'silent';
   quietTemporalRuntime();
   const config0 = testConfig(overrides);
-  const db = createDb(config0.DATABASE_URL);
+  const db = createDb(config0.DATABASE_URL, { max: config0.DATABASE_POOL_MAX });
+  // The worker's own pool, as in production (API and worker are separate processes): a busy
+  // worker must not starve the API's requests of connections, nor the reverse.
+  const workerDb = createDb(config0.DATABASE_URL, { max: config0.DATABASE_POOL_MAX });
   const connection = await Connection.connect({ address: config0.TEMPORAL_ADDRESS });
   const keys = new DataKeyStore(db, MasterKeys.fromConfig(config0));
   const client = new Client({ connection, namespace: config0.TEMPORAL_NAMESPACE, dataConverter: dataConverter(keys) });
   const nativeConnection = await NativeConnection.connect({ address: config0.TEMPORAL_ADDRESS });
-  let { worker } = await createWorker({ config: config0, db, keys, connection: nativeConnection, client, wrapActivities: options.wrapActivities });
+  let { worker } = await createWorker({ config: config0, db: workerDb, keys, connection: nativeConnection, client, wrapActivities: options.wrapActivities });
   let running = worker.run();
 
   // Listen first: links embed PUBLIC_BASE_URL, which needs the ephemeral port.
@@ -108,7 +111,7 @@ export async function startSystem(
     },
     async restartWorker() {
       await running;
-      ({ worker } = await createWorker({ config: config0, db, keys, connection: nativeConnection, client, wrapActivities: options.wrapActivities }));
+      ({ worker } = await createWorker({ config: config0, db: workerDb, keys, connection: nativeConnection, client, wrapActivities: options.wrapActivities }));
       running = worker.run();
     },
     async stop() {
@@ -118,6 +121,7 @@ export async function startSystem(
       await running;
       await nativeConnection.close();
       await connection.close();
+      await workerDb.destroy();
       await db.destroy();
     },
   };
