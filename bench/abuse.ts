@@ -10,6 +10,7 @@
 // raised for the run (each upload would otherwise be a 429 even sooner): this measures the
 // token-first rejection itself. Flags: --uploads N (200), --mb N (10), --readers N (4).
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -20,11 +21,13 @@ import { freePort, procStats, startNode, waitFor } from './lib/processes';
 import { flag, percentiles } from './lib/stats';
 
 const argv = process.argv.slice(2);
-const UPLOADS = Number(flag(argv, '--uploads') ?? 200);
-const MB = Number(flag(argv, '--mb') ?? 10);
-const READERS = Number(flag(argv, '--readers') ?? 4);
+const UPLOADS = Number(flag(argv, 'uploads') ?? 200);
+const MB = Number(flag(argv, 'mb') ?? 10);
+const READERS = Number(flag(argv, 'readers') ?? 4);
 /** --default-limits: keep the shipped rate limits (most uploads then get a 429 even sooner). */
 const DEFAULT_LIMITS = argv.includes('--default-limits');
+/** --cpu-prof DIR: the API writes a V8 CPU profile there (summarize with bench/profileSummary.ts). */
+const CPU_PROF_DIR = flag(argv, 'cpu-prof');
 const LOG_DIR = path.resolve('test-results', 'bench-abuse');
 const say = (m: string) => process.stderr.write(`[bench:abuse] ${m}\n`);
 
@@ -52,6 +55,20 @@ function attack(baseUrl: string, body: Buffer): Promise<{ status: number | 'erro
   });
 }
 
+/** Bytes through the loopback interface since boot (every process's, CI runs included). */
+function loopbackBytes(): number {
+  const line = fs.readFileSync('/proc/net/dev', 'utf8').split('\n').find((l) => l.trim().startsWith('lo:'));
+  return line ? Number(line.split(':')[1].trim().split(/\s+/)[0]) : NaN;
+}
+
+/** Busy and total jiffies of all cores since boot (/proc/stat), to see what the machine was doing. */
+function machineCpu(): { busy: number; total: number } {
+  const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = fields[3] + fields[4]; // idle + iowait
+  return { busy: total - idle, total };
+}
+
 async function main(): Promise<void> {
   say('starting a Temporal dev server and a fresh database…');
   await globalSetup();
@@ -73,7 +90,7 @@ async function main(): Promise<void> {
       ...(DEFAULT_LIMITS ? {} : { RATE_LIMIT_IP: '1000000/1m', RATE_LIMIT_UNAUTHENTICATED: '1000000/1m' }),
       RATE_LIMIT_PRINCIPAL: '1000000/1m', // the honest reader
     },
-    { logFile: path.join(LOG_DIR, 'api.log') },
+    { logFile: path.join(LOG_DIR, 'api.log'), cpuProfDir: CPU_PROF_DIR ? path.resolve(CPU_PROF_DIR) : undefined },
   );
   const db = createDb(process.env.DATABASE_URL!);
   try {
@@ -106,13 +123,20 @@ async function main(): Promise<void> {
     reader.stdout.on('data', (d) => (readerOut += d));
     const readerDone = new Promise<void>((resolve) => reader.on('exit', () => resolve()));
     for (let i = 0; i < 20; i += 1) await read(); // let the reader get going
+    const attackerCpu = process.cpuUsage();
+    const machineBefore = machineCpu();
+    const loBefore = loopbackBytes();
     const started = performance.now();
     const results = await Promise.all(Array.from({ length: UPLOADS }, () => attack(baseUrl, body)));
     const floodMs = performance.now() - started;
+    const attackerCpuUsed = process.cpuUsage(attackerCpu);
+    const machineAfter = machineCpu();
+    const loAfter = loopbackBytes();
     reader.stdin.end();
     await readerDone;
     const during: number[] = JSON.parse(readerOut || '[]');
     const peak = api.sampler.read();
+    const after = procStats(api.child.pid);
 
     const statuses: Record<string, number> = {};
     for (const r of results) statuses[String(r.status)] = (statuses[String(r.status)] ?? 0) + 1;
@@ -122,6 +146,12 @@ async function main(): Promise<void> {
       uploadMb: +(body.length / 2 ** 20).toFixed(1),
       floodSeconds: +(floodMs / 1000).toFixed(1),
       uploadAnswers: statuses,
+      apiCpuSecondsDuringFlood: idle && after ? +(after.cpuSeconds - idle.cpuSeconds).toFixed(2) : null,
+      attackerCpuSeconds: +((attackerCpuUsed.user + attackerCpuUsed.system) / 1e6).toFixed(2),
+      // Every process on the machine (CI runs included): busy core-seconds of the flood's wall time.
+      machineBusyCoreSeconds: +((machineAfter.busy - machineBefore.busy) / 100).toFixed(1),
+      machineCoreSeconds: +((machineAfter.total - machineBefore.total) / 100).toFixed(1),
+      loopbackMbDuringFlood: Math.round((loAfter - loBefore) / 2 ** 20),
       apiRssMb: { idle: idle?.rssMb ?? null, peakDuringFlood: peak?.peakRssMb ?? null, growth: idle && peak ? peak.peakRssMb - idle.rssMb : null },
       getSessionMs: { idle: percentiles(idleLatencies), duringFlood: percentiles(during) },
       node: process.version,

@@ -70,6 +70,13 @@ export const configSchema = z.object({
   /** Per-session caps on what a journey link may upload (a link lives up to 60 days). */
   MAX_DOCUMENTS_PER_SESSION: z.coerce.number().int().min(1).default(20),
   MAX_SESSION_DOCUMENT_BYTES: z.coerce.number().int().min(1024).default(60 * 1024 * 1024),
+  /**
+   * Journey link lookups (anyone can send one, with any token) use at most this many of the
+   * DATABASE_POOL_MAX connections at once (and always at least one fewer than the pool has);
+   * up to JOURNEY_LOOKUP_QUEUE more wait, beyond that a 503. Keeps a flood of random tokens from starving authenticated requests (docs/security.md).
+   */
+  JOURNEY_LOOKUP_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(2),
+  JOURNEY_LOOKUP_QUEUE: z.coerce.number().int().min(0).default(2000),
   /** Token buckets, "N/period" (burst N, N per period) or "off"; see docs/security.md. */
   RATE_LIMIT_IP: rateLimit.default('1200/1m'),
   RATE_LIMIT_UNAUTHENTICATED: rateLimit.default('60/1m'),

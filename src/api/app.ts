@@ -5,6 +5,7 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import { setStartDeadline } from '../temporal/deadlines';
 import type { Db } from '../db/knex';
+import { ConcurrencyGate } from '../domain/concurrencyGate';
 import { loadSigningKey, type SigningKey } from '../domain/ledgerCheckpoint';
 import { DataKeyStore, MasterKeys } from '../payloads/keyStore';
 import { log } from '../log';
@@ -51,6 +52,11 @@ export function createApp(input: { config: Config; db: Db; temporal: Client; key
       taskQueue: input.config.TEMPORAL_TASK_QUEUE,
       publicBaseUrl: input.config.PUBLIC_BASE_URL.replace(/\/$/, ''),
       auditKey: input.config.AUDIT_HMAC_KEY,
+      // Never the whole pool: authenticated requests keep at least one connection.
+      linkLookups: new ConcurrencyGate(
+        Math.max(1, Math.min(input.config.JOURNEY_LOOKUP_CONCURRENCY, input.config.DATABASE_POOL_MAX - 1)),
+        input.config.JOURNEY_LOOKUP_QUEUE,
+      ),
     },
     analyses: {
       db: input.db,

@@ -11,6 +11,7 @@ import { settingsForCreation } from '../settings/settings';
 import { CorrelationId, LinkExpiresAt, OrganizationId, PurgeAt, SessionStatus } from '../temporal/searchAttributes';
 import type { SessionVerdict } from '../domain/verdict';
 import type { IdempotencyCheckpoint } from '../api/idempotency';
+import { ConcurrencyGate, GateFullError } from '../domain/concurrencyGate';
 import { log } from '../log';
 import { startDeadline, WORKFLOW_START_DEADLINE_MS, withCallDeadline } from '../temporal/deadlines';
 import {
@@ -34,6 +35,8 @@ export interface SessionDeps {
   taskQueue: string;
   publicBaseUrl: string;
   auditKey: string;
+  /** Bounds the journey link lookups running at once (src/domain/concurrencyGate.ts); none: unbounded. */
+  linkLookups?: ConcurrencyGate;
 }
 
 export interface SessionRow {
@@ -343,17 +346,32 @@ export async function findSession(db: Db, organizationId: string, sessionId: str
 }
 
 export async function getSessionView(db: Db, organizationId: string, sessionId: string) {
-  const row = await findSession(db, organizationId, sessionId);
-  const analyses = await db<AnalysisRow>('analyses').where({ session_id: sessionId }).orderBy('created_at');
+  // Both reads at once (one round trip of waiting instead of two): the analyses are only
+  // returned once the session row proved it belongs to the caller's organization.
+  const [row, analyses] = await Promise.all([
+    findSession(db, organizationId, sessionId),
+    db<AnalysisRow>('analyses').where({ session_id: sessionId }).orderBy('created_at'),
+  ]);
   return sessionView(row, analyses);
 }
 
 // ---- the end user's link -------------------------------------------------------------
 
-async function sessionByToken(db: Db, token: string): Promise<SessionRow> {
+async function sessionByToken(deps: Pick<SessionDeps, 'db' | 'linkLookups'>, token: string): Promise<SessionRow> {
   // Tokens are 43 base64url characters; anything else cannot match, answer without a query.
   if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) throw problems.notFound('session link');
-  const row = await db<SessionRow>('sessions').where({ link_token_hash: hashToken(token) }).first();
+  const tokenHash = hashToken(token);
+  const lookup = () => deps.db<SessionRow>('sessions').where({ link_token_hash: tokenHash }).first();
+  let row: SessionRow | undefined;
+  try {
+    // Anyone can send any token: these lookups take a bounded share of the pool.
+    row = deps.linkLookups ? await deps.linkLookups.run(lookup) : await lookup();
+  } catch (err) {
+    if (!(err instanceof GateFullError)) throw err;
+    const problem = problems.unavailable('too many journey requests are waiting; try again shortly');
+    problem.headers['retry-after'] = '1';
+    throw problem;
+  }
   if (!row) throw problems.notFound('session link');
   return row;
 }
@@ -393,7 +411,7 @@ function mapRefusal(err: unknown): never {
 }
 
 export async function openJourney(deps: SessionDeps, token: string) {
-  const row = await sessionByToken(deps.db, token);
+  const row = await sessionByToken(deps, token);
   assertLinkUsable(row);
   let status = row.status;
   // `pending`: the 201 went out before the row moved on (the reconciler catches up).
@@ -429,7 +447,7 @@ function assertUnderCaps(limits: UploadLimits, soFar: { count: number; bytes: nu
 
 /** The checks an upload passes before its body is read: a usable link with room left. */
 export async function assertUploadAllowed(deps: SessionDeps & UploadLimits, token: string): Promise<SessionRow> {
-  const row = await sessionByToken(deps.db, token);
+  const row = await sessionByToken(deps, token);
   assertLinkUsable(row);
   if (row.status === 'completed') throw problems.conflict('this session is already completed');
   assertUnderCaps(deps, await documentsSoFar(deps.db, row.id), null);
@@ -479,7 +497,7 @@ async function lockSessionForWrite(trx: Db, sessionId: string): Promise<SessionR
 }
 
 export async function completeJourney(deps: SessionDeps, token: string) {
-  const row = await sessionByToken(deps.db, token);
+  const row = await sessionByToken(deps, token);
   if (row.status === 'completed') throw problems.conflict('this session is already completed');
   assertLinkUsable(row);
   const handle = deps.temporal.workflow.getHandle(sessionWorkflowId(row.id));
