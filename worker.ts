@@ -7,10 +7,6 @@ import { createWorker } from './src/temporal/worker';
 import { DataKeyStore, MasterKeys } from './src/payloads/keyStore';
 import { describePermanentFailure } from './src/domain/failures';
 
-const RESTART_DELAY_MS = 2_000;
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => (stopping = true));
-
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   // SIGINT/SIGTERM make the worker drain (in-flight activities finish or go back to Temporal).
@@ -22,24 +18,19 @@ async function main(): Promise<void> {
   });
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
   const keys = new DataKeyStore(db, MasterKeys.fromConfig(config));
-  const { worker: first, connection, client } = await createWorker({ config, db, keys });
+  const { worker, connection, client } = await createWorker({ config, db, keys });
   log.info('worker started', { taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
-  let worker = first;
-  for (;;) {
-    try {
-      await worker.run(); // resolves once a shutdown signal drained it
-      break;
-    } catch (err) {
-      // The SDK gives up a Worker whose payload codec failed while reporting a task failure
-      // (PostgreSQL unreachable: its data keys cannot be read). Nothing is lost (Temporal keeps
-      // every task), so this process builds a new Worker and goes on instead of exiting.
-      log.error('worker failed, starting a new one', { error: describePermanentFailure(err) });
-      await new Promise((resolve) => setTimeout(resolve, RESTART_DELAY_MS));
-      if (stopping) break;
-      // A new connection too: the failed Worker stays registered on its own (Temporal core
-      // refuses a second Worker on the same connection and task queue).
-      ({ worker } = await createWorker({ config, db, keys, client }));
-    }
+  try {
+    await worker.run(); // resolves once a shutdown signal drained it
+  } catch (err) {
+    // The SDK gives a Worker up (state FAILED) when, for instance, its payload codec cannot
+    // read a data key (PostgreSQL unreachable and the key not in the cache) while it reports a
+    // task's failure. Nothing is lost: Temporal keeps every task. A Worker built again in this
+    // process is not safe (tried: the failed one's pollers kept taking workflow tasks it never
+    // ran, which timed out until the process ended), so the process exits and its supervisor
+    // (systemd, Kubernetes, the fault suite) starts a fresh one.
+    log.error('worker failed; exiting for the supervisor to restart it', { error: describePermanentFailure(err) });
+    process.exit(1);
   }
   await connection.close();
   await client.connection.close();

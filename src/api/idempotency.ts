@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Response } from 'express';
 import type { Db } from '../db/knex';
 import { canonicalJson } from '../domain/canonicalJson';
+import { describePermanentFailure } from '../domain/failures';
+import { log } from '../log';
 import { problems } from './problem';
 
 const KEY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -30,9 +32,23 @@ export interface ResponseSealer {
 }
 
 /**
+ * A claim (a key whose request has neither answered nor saved a checkpoint) older than this is
+ * abandoned: its request failed while PostgreSQL was unreachable (so it could not release the
+ * claim), or the API process died. The next request with the key takes the claim over. Longer
+ * than a request holds a claim normally (its database and Temporal calls have deadlines of a
+ * few seconds); should one still be running, the takeover fences it off: its checkpoint no
+ * longer matches, and the record's transaction rolls back (see `save`).
+ */
+export const CLAIM_LEASE_MS = 30_000;
+/** A failed request retries releasing its claim in the background this often, up to the lease. */
+const RELEASE_RETRY_MS = 1_000;
+
+/**
  * `Idempotency-Key`: the first request with a key runs; a repeat with the same body within
  * 24 h gets the stored response; with another body, 422; while the first is still running, 409
- * (unless it saved a checkpoint, see IdempotencyCheckpoint: then the repeat resumes it).
+ * (unless it saved a checkpoint, see IdempotencyCheckpoint: then the repeat resumes it). A
+ * request that fails releases its claim, at once or, with the database away, as soon as it is
+ * back; a claim left behind anyway expires after CLAIM_LEASE_MS.
  */
 export async function withIdempotency(
   db: Db,
@@ -48,10 +64,6 @@ export async function withIdempotency(
   const where = { organization_id: scope.organizationId, scope: scope.route, key: scope.key };
   const stored = async (body: unknown) => JSON.stringify(options.sealer ? await options.sealer.seal(body) : body);
   const opened = async (body: unknown) => (options.sealer ? options.sealer.open(body) : body);
-  const finish = async (result: { status: number; body: unknown }, replayed: boolean) => {
-    await db('idempotency_keys').where(where).update({ response_status: result.status, response_body: await stored(result.body) });
-    return { ...result, replayed };
-  };
 
   // Expired keys are forgotten when reused, and swept: every new key removes up to
   // SWEEP_BATCH of the oldest expired ones (any organization), so stored responses do not
@@ -59,37 +71,92 @@ export async function withIdempotency(
   const cutoff = new Date(Date.now() - KEY_TTL_MS);
   await db('idempotency_keys').where(where).andWhere('created_at', '<', cutoff).delete();
   await sweepExpiredKeys(db, cutoff);
-  const claimed = await db('idempotency_keys')
-    .insert({ ...where, request_hash: requestHash })
-    .onConflict(['organization_id', 'scope', 'key'])
-    .ignore()
-    .returning('key');
-  if (claimed.length === 0) {
+  let claimedAt = await claim(db, where, requestHash);
+  if (claimedAt === null) {
     const existing = await db('idempotency_keys').where(where).first();
-    if (!existing) throw problems.conflict('a request with this Idempotency-Key is still in progress');
-    if (existing.request_hash !== requestHash) throw problems.idempotencyMismatch();
-    if (existing.response_status === null) {
-      if (existing.response_body !== null && options.resume) return finish(await options.resume(await opened(existing.response_body)), true);
+    if (!existing) {
+      // Released (or swept) between our insert and this read: claim it again.
+      claimedAt = await claim(db, where, requestHash);
+      if (claimedAt === null) throw problems.conflict('a request with this Idempotency-Key is still in progress');
+    } else {
+      if (existing.request_hash !== requestHash) throw problems.idempotencyMismatch();
+      if (existing.response_status !== null) {
+        return { status: existing.response_status, body: await opened(existing.response_body), replayed: true };
+      }
+      if (existing.response_body !== null && options.resume) {
+        const result = await options.resume(await opened(existing.response_body));
+        await db('idempotency_keys').where(where).update({ response_status: result.status, response_body: await stored(result.body) });
+        return { ...result, replayed: true };
+      }
       throw problems.conflict('a request with this Idempotency-Key is still in progress');
     }
-    return { status: existing.response_status, body: await opened(existing.response_body), replayed: true };
   }
+  // Every later write names this claim: a request whose claim was taken over writes nothing.
+  const ours = { ...where, created_at: claimedAt };
   const checkpoint: IdempotencyCheckpoint = {
     prepare: async (recordId) => {
       await options.sealer?.prepare(recordId);
     },
     save: async (trx, body) => {
-      await trx('idempotency_keys').where(where).update({ response_body: await stored(body) });
+      const saved = await trx('idempotency_keys').where(ours).whereNull('response_body').update({ response_body: await stored(body) });
+      // Taken over (this request outlived its lease): the record's transaction must not commit.
+      if (saved === 0) throw problems.conflict('a request with this Idempotency-Key is still in progress');
     },
   };
+  let result: { status: number; body: unknown };
   try {
-    return await finish(await run(checkpoint), false);
+    result = await run(checkpoint);
   } catch (err) {
     // A refused request (4xx) is not remembered: the client may fix it and retry the same key.
     // A checkpointed one is: its record exists, and the retry resumes it.
-    await db('idempotency_keys').where(where).whereNull('response_body').delete();
+    await settleClaim('release', claimedAt, () => db('idempotency_keys').where(ours).whereNull('response_body').delete());
     throw err;
   }
+  // Done: the answer goes out even if PostgreSQL went away meanwhile (the write is retried).
+  const body = await stored(result.body);
+  await settleClaim('response', claimedAt, () => db('idempotency_keys').where(ours).update({ response_status: result.status, response_body: body }));
+  return { ...result, replayed: false };
+}
+
+/**
+ * Inserts the key's claim, or takes over an abandoned one (same body, no response, older than
+ * the lease). Returns the claim's instant (it identifies the claim), or null: someone else's.
+ */
+async function claim(db: Db, where: Record<string, string>, requestHash: string): Promise<Date | null> {
+  const inserted = await db('idempotency_keys')
+    .insert({ ...where, request_hash: requestHash })
+    .onConflict(['organization_id', 'scope', 'key'])
+    .ignore()
+    .returning('created_at');
+  if (inserted.length > 0) return inserted[0].created_at as Date;
+  // Re-checked by PostgreSQL under the row lock: of two takeovers, or a takeover and a
+  // checkpoint save, only one matches.
+  const taken = await db('idempotency_keys')
+    .where(where)
+    .andWhere({ request_hash: requestHash })
+    .whereNull('response_status')
+    .whereNull('response_body')
+    .andWhere('created_at', '<', db.raw(`now() - make_interval(secs => ?)`, [CLAIM_LEASE_MS / 1000]))
+    .update({ created_at: db.fn.now() })
+    .returning('created_at');
+  return taken.length > 0 ? (taken[0].created_at as Date) : null;
+}
+
+/**
+ * Writes the claim's fate (its release, or its response) once, and with PostgreSQL unreachable
+ * (often why the request failed) again in the background until it is written or the claim's
+ * lease has passed (a retry takes the claim over from then on). Never throws.
+ */
+async function settleClaim(what: string, claimedAt: Date, write: () => Promise<unknown>): Promise<void> {
+  const giveUpAt = claimedAt.getTime() + CLAIM_LEASE_MS;
+  const retryLater = (err: unknown): void => {
+    if (Date.now() + RELEASE_RETRY_MS >= giveUpAt) {
+      log.warn(`idempotency claim: ${what} not written; the claim expires with its lease`, { error: describePermanentFailure(err) });
+      return;
+    }
+    setTimeout(() => write().catch(retryLater), RELEASE_RETRY_MS).unref();
+  };
+  await write().catch(retryLater);
 }
 
 const SWEEP_BATCH = 100;

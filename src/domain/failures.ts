@@ -22,7 +22,16 @@ const TRANSIENT_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPI
 const TRANSIENT_GRPC = new Set([4, 8, 10, 14]);
 const TRANSIENT_NAMES = new Set(['KnexTimeoutError', 'TimeoutError', 'ConnectionError', 'WorkflowUpdateRPCTimeoutOrCancelledError']);
 // node-postgres reports a dropped or refused connection without a code.
-const TRANSIENT_PHRASES = [/Connection terminated/i, /timeout exceeded when trying to connect/i, /Client has encountered a connection error/i, /connect ECONNREFUSED/i];
+const TRANSIENT_PHRASES = [
+  /Connection terminated/i,
+  /timeout exceeded when trying to connect/i,
+  /Client has encountered a connection error/i,
+  /connect ECONNREFUSED/i,
+  // Temporal refuses an update (FAILED_PRECONDITION) while the workflow's last task failed or
+  // timed out: its worker could not run it (PostgreSQL away, a worker restarting). The next
+  // attempt of the task clears it.
+  /Workflow Task in failed state/i,
+];
 
 export function isTransientFailure(err: unknown, depth = 0): boolean {
   if (typeof err !== 'object' || err === null || depth > 5) return false;

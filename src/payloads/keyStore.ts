@@ -1,13 +1,21 @@
 // Data keys in PostgreSQL, wrapped by the master key from configuration. Unwrapped keys are
 // cached briefly (bounded, short-lived) so a busy worker does not query per payload; a purge
-// in this process forgets its key at once, other processes within KEY_CACHE_TTL_MS.
+// in this process forgets its key at once, other processes within KEY_CACHE_TTL_MS. While
+// PostgreSQL is unreachable, a key this process already held keeps serving for up to
+// KEY_STALE_MAX_MS past its expiry (a purge cannot commit through an unreachable database
+// either): without it, every payload of the worker fails to encode or decode once the cache
+// has expired, each workflow task fails, and the SDK gives the Worker up.
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/knex';
 import { masterKeyId, newDataKey, open, parseKeyHex, seal } from '../domain/aesGcm';
+import { isTransientFailure } from '../domain/failures';
 import { orgScope, scopeHintForWorkflowId, type KeyScope } from './scopes';
 
 export const KEY_CACHE_TTL_MS = 10_000;
+export const KEY_STALE_MAX_MS = 5 * 60_000;
 const KEY_CACHE_MAX = 2_000;
+/** Which organization a webhook delivery belongs to never changes: remembered longer. */
+const DELIVERY_ORG_TTL_MS = 60 * 60_000;
 
 export class KeyDestroyedError extends Error {
   constructor(keyId: string, scope: string) {
@@ -79,10 +87,15 @@ class TtlCache<V> {
   get(k: string): V | undefined {
     const hit = this.items.get(k);
     if (!hit) return undefined;
+    if (hit.expires < Date.now()) return undefined; // kept for stale() until evicted
     this.items.delete(k);
-    if (hit.expires < Date.now()) return undefined;
     this.items.set(k, hit);
     return hit.value;
+  }
+  /** An entry expired less than `maxStaleMs` ago (PostgreSQL unreachable: see DataKeyStore). */
+  stale(k: string, maxStaleMs: number): V | undefined {
+    const hit = this.items.get(k);
+    return hit && hit.expires + maxStaleMs >= Date.now() ? hit.value : undefined;
   }
   set(k: string, value: V): void {
     this.items.delete(k);
@@ -97,6 +110,7 @@ class TtlCache<V> {
 export class DataKeyStore {
   private readonly byScope: TtlCache<DataKey>;
   private readonly byId: TtlCache<DataKey>;
+  private readonly deliveryScopes = new TtlCache<KeyScope>(KEY_CACHE_MAX, DELIVERY_ORG_TTL_MS);
 
   constructor(
     private readonly db: Db,
@@ -111,8 +125,32 @@ export class DataKeyStore {
   async keyForWorkflow(workflowId: string | undefined): Promise<DataKey> {
     const hint = scopeHintForWorkflowId(workflowId);
     if ('scope' in hint) return this.keyForScope(hint.scope);
-    const delivery = await this.db('webhook_deliveries').where({ id: hint.deliveryId }).first('organization_id');
-    return this.keyForScope(delivery ? orgScope(delivery.organization_id) : 'deployment');
+    let scope = this.deliveryScopes.get(hint.deliveryId);
+    if (!scope) {
+      const delivery = await this.orStale(this.deliveryScopes, hint.deliveryId, () =>
+        this.db('webhook_deliveries').where({ id: hint.deliveryId }).first('organization_id'),
+      );
+      if (typeof delivery === 'string') scope = delivery as KeyScope;
+      else {
+        scope = delivery ? orgScope(delivery.organization_id) : 'deployment';
+        if (delivery) this.deliveryScopes.set(hint.deliveryId, scope);
+      }
+    }
+    return this.keyForScope(scope);
+  }
+
+  /**
+   * `read()`, or, should PostgreSQL be unreachable, what `cache` last held for `k` (at most
+   * KEY_STALE_MAX_MS past its expiry); any other failure, or nothing cached, rethrows.
+   */
+  private async orStale<V, R>(cache: TtlCache<V>, k: string, read: () => Promise<R>): Promise<R | V> {
+    try {
+      return await read();
+    } catch (err) {
+      const stale = isTransientFailure(err) ? cache.stale(k, KEY_STALE_MAX_MS) : undefined;
+      if (stale === undefined) throw err;
+      return stale;
+    }
   }
 
   /**
@@ -122,7 +160,9 @@ export class DataKeyStore {
   async keyForScope(scope: KeyScope): Promise<DataKey> {
     const cached = this.byScope.get(scope);
     if (cached) return cached;
-    let row = await this.db<DataKeyRow>('data_keys').where({ scope }).first();
+    const found = await this.orStale(this.byScope, scope, () => this.db<DataKeyRow>('data_keys').where({ scope }).first());
+    if (found && 'key' in found) return found; // stale: PostgreSQL unreachable
+    let row = found;
     if (!row) {
       const id = randomUUID();
       const { wrapped, masterKeyId } = this.master.wrap(id, newDataKey());
@@ -142,7 +182,8 @@ export class DataKeyStore {
   async keyById(id: string): Promise<DataKey> {
     const cached = this.byId.get(id);
     if (cached) return cached;
-    const row = /^[0-9a-f-]{36}$/i.test(id) ? await this.db<DataKeyRow>('data_keys').where({ id }).first() : undefined;
+    const row = /^[0-9a-f-]{36}$/i.test(id) ? await this.orStale(this.byId, id, () => this.db<DataKeyRow>('data_keys').where({ id }).first()) : undefined;
+    if (row && 'key' in row) return row; // stale: PostgreSQL unreachable
     if (!row) throw new UnknownKeyError(id);
     if (!row.wrapped_key) throw new KeyDestroyedError(id, row.scope);
     return this.remember(row);

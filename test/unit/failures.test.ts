@@ -16,6 +16,8 @@ describe('isTransientFailure', () => {
     ['Temporal unavailable', Object.assign(new Error('14 UNAVAILABLE'), { name: 'ServiceError', code: 14 })],
     ['wrapped cause', new Error('outer', { cause: pgError('40001') })],
     ['gRPC deadline under a ServiceError', Object.assign(new Error('deadline'), { name: 'ServiceError', cause: Object.assign(new Error('4 DEADLINE_EXCEEDED'), { code: 4, details: 'Deadline exceeded', metadata: {} }) })],
+    // What the client throws for an update while the workflow's task fails (its worker lost PostgreSQL).
+    ['update refused while the workflow task is failing', Object.assign(new Error('Workflow Update failed'), { name: 'ServiceError', cause: Object.assign(new Error('9 FAILED_PRECONDITION: Unable to perform workflow execution update due to Workflow Task in failed state.'), { code: 9, details: 'Unable to perform workflow execution update due to Workflow Task in failed state.', metadata: {} }) })],
     ['update RPC timeout', Object.assign(new Error('timed out'), { name: 'WorkflowUpdateRPCTimeoutOrCancelledError' })],
     ['aggregate of refused connections', new AggregateError([Object.assign(new Error('x'), { code: 'ECONNREFUSED' })])],
   ])('retries a %s', (_what, err) => expect(isTransientFailure(err)).toBe(true));
@@ -26,6 +28,7 @@ describe('isTransientFailure', () => {
     ['check constraint', pgError('23514')],
     ['undefined column', pgError('42703')],
     ['Temporal invalid argument', Object.assign(new Error('3 INVALID_ARGUMENT'), { name: 'ServiceError', code: 3 })],
+    ['another failed precondition', Object.assign(new Error('Workflow Update failed'), { name: 'ServiceError', cause: Object.assign(new Error('9 FAILED_PRECONDITION: workflow update is disabled'), { code: 9, details: 'workflow update is disabled', metadata: {} }) })],
     ['a thrown string', 'boom'],
     ['null', null],
   ])('does not retry a %s', (_what, err) => expect(isTransientFailure(err)).toBe(false));
