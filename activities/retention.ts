@@ -17,16 +17,19 @@ async function orMissing<T>(run: () => Promise<T>): Promise<T> {
 }
 
 // The workflows' purge activities: thin wrappers of the one purge module (src/purge/purge.ts),
-// which erasure and the reconciler call too. The process's key cache forgets a destroyed key.
+// which erasure and the reconciler call too. The process's key cache forgets a destroyed key;
+// the worker's codec keeps it a while in memory for the purged workflow's last replays.
 export function createRetentionActivities({ db, config, keys }: { db: Db; config: { AUDIT_HMAC_KEY: string }; keys?: DataKeyStore }) {
   return {
     async purgeSession(input: PurgeRequest & { sessionId: string }): Promise<{ purgedAt: string }> {
+      await keys?.holdForLastReplays(sessionScope(input.sessionId));
       const purged = await orMissing(() => purgeSessionRecord(db, config.AUDIT_HMAC_KEY, input));
       keys?.forget(sessionScope(input.sessionId));
       return purged;
     },
 
     async purgeStandaloneAnalysis(input: PurgeRequest & { analysisId: string }): Promise<{ purgedAt: string }> {
+      await keys?.holdForLastReplays(analysisScope(input.analysisId));
       const purged = await orMissing(() => purgeStandaloneAnalysisRecord(db, config.AUDIT_HMAC_KEY, input));
       keys?.forget(analysisScope(input.analysisId));
       return purged;

@@ -5,7 +5,7 @@
 import type { Payload, PayloadCodec, SerializationContext } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { open, seal } from '../domain/aesGcm';
-import type { DataKey, DataKeyStore } from './keyStore';
+import { KeyDestroyedError, type DataKey, type DataKeyStore } from './keyStore';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';
@@ -17,7 +17,15 @@ export const isEncrypted = (p: Payload): boolean => text(p.metadata?.encoding) =
 export const keyIdOf = (p: Payload): string | null => (isEncrypted(p) ? text(p.metadata?.[KEY_ID_METADATA]) : null);
 
 export class EncryptionCodec implements PayloadCodec {
-  constructor(private readonly keys: DataKeyStore) {}
+  constructor(
+    private readonly keys: DataKeyStore,
+    /**
+     * A worker's codec: it may still decode with a key its own purge destroyed a moment ago
+     * (DataKeyStore.holdForLastReplays), so the purged workflow can replay and end. Clients,
+     * the codec server and tests never do.
+     */
+    private readonly options: { lingering?: boolean } = {},
+  ) {}
 
   async encode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
     if (payloads.length === 0) return payloads;
@@ -38,7 +46,11 @@ export class EncryptionCodec implements PayloadCodec {
   async decodeOne(p: Payload): Promise<Payload> {
     const id = keyIdOf(p);
     if (id === null) return p; // not ours (e.g. written before the codec was installed)
-    const { key } = await this.keys.keyById(id);
+    const { key } = await this.keys.keyById(id).catch((err: unknown) => {
+      const held = this.options.lingering && err instanceof KeyDestroyedError ? this.keys.lingeringKey(id) : undefined;
+      if (!held) throw err;
+      return held;
+    });
     const inner = temporal.api.common.v1.Payload.decode(open(key, p.data ?? new Uint8Array(), id));
     return { metadata: inner.metadata, data: inner.data };
   }

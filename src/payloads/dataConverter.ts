@@ -7,6 +7,6 @@ import type { DataKeyStore } from './keyStore';
 export const failureConverterPath = path.resolve(__dirname, 'failureConverter.ts');
 
 /** The project's data converter: every payload through the codec, failures too. */
-export function dataConverter(keys: DataKeyStore): DataConverter {
-  return { payloadCodecs: [new EncryptionCodec(keys)], failureConverterPath };
+export function dataConverter(keys: DataKeyStore, options: { lingering?: boolean } = {}): DataConverter {
+  return { payloadCodecs: [new EncryptionCodec(keys, options)], failureConverterPath };
 }

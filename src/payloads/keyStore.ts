@@ -12,6 +12,12 @@ import { isTransientFailure } from '../domain/failures';
 import { orgScope, scopeHintForWorkflowId, type KeyScope } from './scopes';
 
 export const KEY_CACHE_TTL_MS = 10_000;
+/**
+ * How long a worker keeps, in its memory only, a key that a purge it ran destroyed: the
+ * workflow still has a few tasks to run after its purge, and any of them may replay the whole
+ * history (an eviction, a sticky-queue timeout on a loaded worker), which needs the key.
+ */
+export const SHREDDED_KEY_LINGER_MS = 15 * 60_000;
 export const KEY_STALE_MAX_MS = 5 * 60_000;
 const KEY_CACHE_MAX = 2_000;
 /** Which organization a webhook delivery belongs to never changes: remembered longer. */
@@ -110,15 +116,17 @@ class TtlCache<V> {
 export class DataKeyStore {
   private readonly byScope: TtlCache<DataKey>;
   private readonly byId: TtlCache<DataKey>;
+  private readonly lingering: TtlCache<DataKey>;
   private readonly deliveryScopes = new TtlCache<KeyScope>(KEY_CACHE_MAX, DELIVERY_ORG_TTL_MS);
 
   constructor(
     private readonly db: Db,
     readonly master: MasterKeys,
-    options: { cacheTtlMs?: number } = {},
+    options: { cacheTtlMs?: number; lingerMs?: number } = {},
   ) {
     this.byScope = new TtlCache<DataKey>(KEY_CACHE_MAX, options.cacheTtlMs ?? KEY_CACHE_TTL_MS);
     this.byId = new TtlCache<DataKey>(KEY_CACHE_MAX, options.cacheTtlMs ?? KEY_CACHE_TTL_MS);
+    this.lingering = new TtlCache<DataKey>(KEY_CACHE_MAX, options.lingerMs ?? SHREDDED_KEY_LINGER_MS);
   }
 
   /** The key that encrypts new payloads of a workflow. */
@@ -203,6 +211,21 @@ export class DataKeyStore {
     if (kind === 'session') return (await this.db('sessions').where({ id }).first('organization_id'))?.organization_id ?? null;
     if (kind === 'analysis') return (await this.db('analyses').where({ id }).first('organization_id'))?.organization_id ?? null;
     return null;
+  }
+
+  /**
+   * Before a purge that this process's workflow runs: keep the record's key in memory for that
+   * workflow's last replays (SHREDDED_KEY_LINGER_MS). Only a codec built for a worker
+   * (`lingering`) reads it; nothing stores it, and PostgreSQL no longer has it after the purge.
+   */
+  async holdForLastReplays(scope: KeyScope): Promise<void> {
+    const key = await this.keyForScope(scope);
+    if (key.scope === scope) this.lingering.set(key.id, key); // not already destroyed
+  }
+
+  /** A key this process held before its purge destroyed it, for at most SHREDDED_KEY_LINGER_MS. */
+  lingeringKey(id: string): DataKey | undefined {
+    return this.lingering.get(id);
   }
 
   /** After a purge committed: this process stops using the destroyed key at once. */

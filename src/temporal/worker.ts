@@ -47,7 +47,8 @@ export async function createWorker(opts: {
     namespace: opts.config.TEMPORAL_NAMESPACE,
     taskQueue: opts.taskQueue ?? opts.config.TEMPORAL_TASK_QUEUE,
     workflowBundle: await workflowBundle(),
-    dataConverter: dataConverter(opts.keys),
+    // Lingering: a workflow replays its history after its own purge destroyed the key.
+    dataConverter: dataConverter(opts.keys, { lingering: true }),
     activities: (opts.wrapActivities ?? ((a) => a))(
       createActivities({ db: opts.db, keys: opts.keys, temporal: client, send: opts.send ?? sendWebhookRequest, config: opts.config, clock: opts.clock }),
     ),
