@@ -43,12 +43,18 @@ test(`${SESSIONS} sessions, a receiver failing one request in three: exactly ${S
   }
 
   // Wait for every session's delivery workflow to end: an event awaited, not a guessed sleep.
-  const outcomes = await Promise.all(
-    sessionIds.map(async (sessionId) => {
-      const { id: deliveryId } = await sessionEndDelivery(sys.db, org.organizationId, sessionId, 120_000);
-      return { sessionId, deliveryId, result: await deliveryResult(sys.client, deliveryId, 1, 120_000) };
-    }),
-  );
+  // BATCH at a time: 200 pollers at once would queue on the test's own pool of 10 connections.
+  const outcomes: { sessionId: string; deliveryId: string; result: unknown }[] = [];
+  for (let start = 0; start < sessionIds.length; start += BATCH) {
+    outcomes.push(
+      ...(await Promise.all(
+        sessionIds.slice(start, start + BATCH).map(async (sessionId) => {
+          const { id: deliveryId } = await sessionEndDelivery(sys.db, org.organizationId, sessionId, 120_000);
+          return { sessionId, deliveryId, result: await deliveryResult(sys.client, deliveryId, 1, 120_000) };
+        }),
+      )),
+    );
+  }
   expect(outcomes.filter((o) => o.result !== 'succeeded')).toEqual([]);
 
   const received = receiver.forPath('/bulk');
