@@ -12,6 +12,7 @@ import { markSessionStarted, sessionStartFromRow, startSessionWorkflow, type Ses
 import { PurgeAt } from '../temporal/searchAttributes';
 import type { DeliveryRow } from '../webhooks/deliveries';
 import { openAttemptSeries } from '../webhooks/operations';
+import { deleteExpiredWebhookSecrets } from '../webhooks/secretRotation';
 import {
   analysisWorkflowId,
   retentionChangedSignal,
@@ -256,6 +257,9 @@ async function openAnalysesPage(deps: ReconcileDeps, input: ReconcilePageInput):
 
 async function pendingDeliveriesPage(deps: ReconcileDeps, input: ReconcilePageInput): Promise<ReconcilePage> {
   const now = (deps.now ?? (() => new Date()))();
+  // Once per run: rotated-out signing secrets whose grace ended go even if no delivery or
+  // rotation of their organization comes to delete them.
+  if (input.after === null) await deleteExpiredWebhookSecrets(deps.db, { organizationIds: input.organizationIds, now });
   const settled = new Date(now.getTime() - input.deliveryGraceSeconds * 1000);
   const query = deps.db('webhook_deliveries')
     .where('webhook_deliveries.status', 'pending')

@@ -71,13 +71,13 @@ export async function rotateWebhookSecret(
  * Deletes the organization's rotated-out secrets whose overlap has ended: they can no longer
  * sign, so keeping them only leaves a secret in backups. Returns how many went.
  */
-export async function deleteExpiredWebhookSecrets(db: Db, input: { organizationId: string; now?: Date }): Promise<number> {
+export async function deleteExpiredWebhookSecrets(db: Db, input: { organizationId?: string; organizationIds?: string[]; now?: Date }): Promise<number> {
   const now = input.now ?? new Date();
-  return db('webhook_secrets')
-    .where({ organization_id: input.organizationId })
-    .whereNotNull('expires_at')
-    .andWhere('expires_at', '<=', now)
-    .delete();
+  const query = db('webhook_secrets').whereNotNull('expires_at').andWhere('expires_at', '<=', now);
+  // One organization (a rotation, a delivery attempt), some, or all of them (the reconciler).
+  if (input.organizationId) query.where({ organization_id: input.organizationId });
+  else if (input.organizationIds) query.whereIn('organization_id', input.organizationIds);
+  return query.delete();
 }
 
 /**

@@ -180,6 +180,21 @@ test('(c) a pending delivery whose workflow was terminated is resumed under the 
   expect(await reconcile([org.organizationId])).toMatchObject({ resumed: 0 });
 });
 
+test('(c) rotated-out webhook secrets whose grace ended are deleted by the reconciler, with no delivery or rotation to do it', async () => {
+  const org = await newOrganization(sys.db);
+  expect((await call(sys.baseUrl, 'POST', '/v1/settings/webhook-secret/rotate', { token: org.adminToken })).status).toBe(200);
+  const secrets = () => sys.db('webhook_secrets').where({ organization_id: org.organizationId }).orderBy('created_at');
+  const [old] = await secrets();
+  expect(old.expires_at).not.toBeNull();
+  // Its 24 h grace over: nothing else of this organization happens afterwards.
+  await sys.db('webhook_secrets').where({ id: old.id }).update({ expires_at: new Date(Date.now() - 1000) });
+  await reconcile([org.organizationId]);
+  const left = await secrets();
+  expect(left).toHaveLength(1);
+  expect(left[0].id).not.toBe(old.id);
+  expect(left[0].expires_at).toBeNull();
+});
+
 test('the Schedule is created idempotently, and a triggered run reconciles', async () => {
   const org = await newOrganization(sys.db);
   const scheduleId = `reconciler-test-${randomUUID()}`;
