@@ -4,7 +4,7 @@ import { loadConfigOrExit } from './src/config';
 import { createDb } from './src/db/knex';
 import { log } from './src/log';
 import { createWorker } from './src/temporal/worker';
-import { DataKeyStore, MasterKeys } from './src/payloads/keyStore';
+import { DataKeyStore, KEY_STORE_POOL_MAX, MasterKeys } from './src/payloads/keyStore';
 import { describePermanentFailure } from './src/domain/failures';
 
 async function main(): Promise<void> {
@@ -17,7 +17,9 @@ async function main(): Promise<void> {
     }),
   });
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
-  const keys = new DataKeyStore(db, MasterKeys.fromConfig(config));
+  // The codec's key lookups on a pool of their own (KEY_STORE_POOL_MAX): never behind the activities.
+  const keysDb = createDb(config.DATABASE_URL, { max: KEY_STORE_POOL_MAX });
+  const keys = new DataKeyStore(keysDb, MasterKeys.fromConfig(config));
   const { worker, connection, client } = await createWorker({ config, db, keys });
   log.info('worker started', { taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
   try {
@@ -35,6 +37,7 @@ async function main(): Promise<void> {
   await connection.close();
   await client.connection.close();
   await db.destroy();
+  await keysDb.destroy();
   log.info('worker stopped');
 }
 

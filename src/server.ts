@@ -8,12 +8,13 @@ import { createTemporalClient } from './temporal/client';
 import { takeDueCheckpoints } from './audit/checkpoints';
 import { checkpointDeps } from './api/routes/auditEvents';
 import { loadSigningKey } from './domain/ledgerCheckpoint';
-import { DataKeyStore, MasterKeys } from './payloads/keyStore';
+import { DataKeyStore, KEY_STORE_POOL_MAX, MasterKeys } from './payloads/keyStore';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
-  const keys = new DataKeyStore(db, MasterKeys.fromConfig(config));
+  // Key lookups (codec server, sealed responses) on a pool of their own, as in the worker.
+  const keys = new DataKeyStore(createDb(config.DATABASE_URL, { max: KEY_STORE_POOL_MAX }), MasterKeys.fromConfig(config));
   const temporal = await createTemporalClient(config, keys);
   const app = createApp({ config, db, temporal, keys });
   // HOST is loopback whenever WEBHOOK_ALLOW_PRIVATE_NETWORKS is on (src/config.ts).

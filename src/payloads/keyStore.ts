@@ -13,6 +13,13 @@ import { orgScope, scopeHintForWorkflowId, type KeyScope } from './scopes';
 
 export const KEY_CACHE_TTL_MS = 10_000;
 /**
+ * Connections of the key store's own pool. Its own: decoding a workflow task's payloads must
+ * not queue behind a hundred activities holding the process's main pool (a bulk purge): a
+ * lookup that misses the pool's deadline fails the whole task, and Temporal backs off
+ * repeated task failures for minutes.
+ */
+export const KEY_STORE_POOL_MAX = 4;
+/**
  * How long a worker keeps, in its memory only, a key that a purge it ran destroyed: the
  * workflow still has a few tasks to run after its purge, and any of them may replay the whole
  * history (an eviction, a sticky-queue timeout on a loaded worker), which needs the key.
@@ -117,6 +124,7 @@ export class DataKeyStore {
   private readonly byScope: TtlCache<DataKey>;
   private readonly byId: TtlCache<DataKey>;
   private readonly lingering: TtlCache<DataKey>;
+  private readonly inflight = new Map<string, Promise<DataKey>>();
   private readonly deliveryScopes = new TtlCache<KeyScope>(KEY_CACHE_MAX, DELIVERY_ORG_TTL_MS);
 
   constructor(
@@ -168,6 +176,20 @@ export class DataKeyStore {
   async keyForScope(scope: KeyScope): Promise<DataKey> {
     const cached = this.byScope.get(scope);
     if (cached) return cached;
+    return this.once(`scope:${scope}`, () => this.lookUpKeyForScope(scope));
+  }
+
+  /** Runs `fn` once for concurrent callers of the same `k`. */
+  private once(k: string, fn: () => Promise<DataKey>): Promise<DataKey> {
+    let running = this.inflight.get(k);
+    if (!running) {
+      running = fn().finally(() => this.inflight.delete(k));
+      this.inflight.set(k, running);
+    }
+    return running;
+  }
+
+  private async lookUpKeyForScope(scope: KeyScope): Promise<DataKey> {
     const found = await this.orStale(this.byScope, scope, () => this.db<DataKeyRow>('data_keys').where({ scope }).first());
     if (found && 'key' in found) return found; // stale: PostgreSQL unreachable
     let row = found;
@@ -190,6 +212,11 @@ export class DataKeyStore {
   async keyById(id: string): Promise<DataKey> {
     const cached = this.byId.get(id);
     if (cached) return cached;
+    // One lookup per key at a time: a replayed history decodes dozens of payloads at once.
+    return this.once(`id:${id}`, () => this.lookUpKeyById(id));
+  }
+
+  private async lookUpKeyById(id: string): Promise<DataKey> {
     const row = /^[0-9a-f-]{36}$/i.test(id) ? await this.orStale(this.byId, id, () => this.db<DataKeyRow>('data_keys').where({ id }).first()) : undefined;
     if (row && 'key' in row) return row; // stale: PostgreSQL unreachable
     if (!row) throw new UnknownKeyError(id);

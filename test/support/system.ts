@@ -9,7 +9,7 @@ import { createDb, Db } from '../../src/db/knex';
 import { createOrganization } from '../../src/orgs/organizations';
 import { createWorker } from '../../src/temporal/worker';
 import { dataConverter } from '../../src/payloads/dataConverter';
-import { DataKeyStore, MasterKeys } from '../../src/payloads/keyStore';
+import { DataKeyStore, KEY_STORE_POOL_MAX, MasterKeys } from '../../src/payloads/keyStore';
 import type { Activities } from '../../activities';
 import { hashToken, newToken } from '../../src/orgs/credentials';
 import { registerSearchAttributes } from '../../src/temporal/registerSearchAttributes';
@@ -87,7 +87,9 @@ export async function startSystem(
   // worker must not starve the API's requests of connections, nor the reverse.
   const workerDb = createDb(config0.DATABASE_URL, { max: config0.DATABASE_POOL_MAX });
   const connection = await Connection.connect({ address: config0.TEMPORAL_ADDRESS });
-  const keys = new DataKeyStore(db, MasterKeys.fromConfig(config0));
+  // The key store's own pool, as in the API and the worker.
+  const keysDb = createDb(config0.DATABASE_URL, { max: KEY_STORE_POOL_MAX });
+  const keys = new DataKeyStore(keysDb, MasterKeys.fromConfig(config0));
   const client = new Client({ connection, namespace: config0.TEMPORAL_NAMESPACE, dataConverter: dataConverter(keys) });
   const nativeConnection = await NativeConnection.connect({ address: config0.TEMPORAL_ADDRESS });
   let { worker } = await createWorker({ config: config0, db: workerDb, keys, connection: nativeConnection, client, wrapActivities: options.wrapActivities });
@@ -122,6 +124,7 @@ export async function startSystem(
       await nativeConnection.close();
       await connection.close();
       await workerDb.destroy();
+      await keysDb.destroy();
       await db.destroy();
     },
   };
