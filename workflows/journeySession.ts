@@ -63,11 +63,19 @@ const forLinkOpening = proxyLocalActivities<Activities>({
 export async function journeySession(input: JourneySessionInput): Promise<JourneySessionState> {
   const carried = input.carried;
   const refused = new RefusedMessages();
+  // A retention signal sent before the workflow's first task (a re-arm racing the start) is
+  // delivered while `new Retention` registers its handler, before `state` exists: it then only
+  // moves retention.purgeAt, which `state` starts from. (Reading `state` there threw, and the
+  // first task failed for good. No patch: only executions whose first task failed change, so
+  // no history holds commands of theirs.)
+  let stateBuilt = false;
   const retention = new Retention(
     input.createdAt,
     input.dataRetention,
     input.retentionRevision,
-    (purgeAt) => (state.purgeAt = purgeAt),
+    (purgeAt) => {
+      if (stateBuilt) state.purgeAt = purgeAt;
+    },
     refused,
     carried?.purgeAt,
     { organizationId: input.organizationId, subject: { type: 'session', id: input.sessionId } },
@@ -87,6 +95,7 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     purgedAt: null,
     webhookDeliveryIds: [...(carried?.webhookDeliveryIds ?? [])],
   };
+  stateBuilt = true;
   const expiresAtMs = Date.parse(input.linkExpiresAt);
   const decisions = new DecisionQueue(refused);
   const erasure = new Erasure(() => state.purgedAt);

@@ -22,11 +22,19 @@ import {
 export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promise<StandaloneAnalysisState> {
   const carried = input.carried;
   const refused = new RefusedMessages();
+  // A retention signal sent before the workflow's first task (a re-arm racing the start) is
+  // delivered while `new Retention` registers its handler, before `state` exists: it then only
+  // moves retention.purgeAt, which `state` starts from. (Reading `state` there threw, and the
+  // first task failed for good. No patch: only executions whose first task failed change, so
+  // no history holds commands of theirs.)
+  let stateBuilt = false;
   const retention = new Retention(
     input.createdAt,
     input.dataRetention,
     input.retentionRevision,
-    (purgeAt) => (state.purgeAt = purgeAt),
+    (purgeAt) => {
+      if (stateBuilt) state.purgeAt = purgeAt;
+    },
     refused,
     carried?.purgeAt,
     { organizationId: input.organizationId, subject: { type: 'analysis', id: input.analysisId } },
@@ -39,6 +47,7 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
     purgedAt: null,
     webhookDeliveryIds: [...(carried?.webhookDeliveryIds ?? [])],
   };
+  stateBuilt = true;
   const decisions = new DecisionQueue(refused);
   const erasure = new Erasure(() => state.purgedAt);
 

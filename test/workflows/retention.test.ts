@@ -11,6 +11,7 @@ import {
   retentionChangedSignal,
   sessionWorkflowId,
   stateQuery,
+  type JourneySessionInput,
   type JourneySessionState,
   type StandaloneAnalysisInput,
 } from '../../workflows/definitions';
@@ -301,4 +302,46 @@ test('a standalone analysis is purged exactly at its creation + retention', asyn
   await expectPurgedByTimerFor({ handle }, createdAtMs + 30 * DAY_MS, 'purgeStandaloneAnalysis');
   const [event] = await db('audit_events').where({ resource_type: 'analysis', resource_id: analysisId, action: 'analysis.purge' });
   expect(event).toMatchObject({ actor_type: 'system', actor_id: 'retention', category: 'deletion' });
+});
+
+test('a re-arm signal that reaches a session or an analysis before its first task applies (the start does not fail)', async () => {
+  const org = await orgWithRetention('30d');
+  const s = await startSession(org.organizationId);
+  const settings = await db('settings').where({ organization_id: org.organizationId }).first('retention_revision');
+  const revision = Number(settings.retention_revision);
+  // The same session's workflow started again with the re-arm's signal already waiting, as
+  // when a PATCH's re-arm overtakes a busy worker's first task.
+  await s.handle.terminate('started again with a signal waiting (test)');
+  const input: JourneySessionInput = {
+    sessionId: s.session.id,
+    organizationId: org.organizationId,
+    createdAt: iso(s.createdAtMs),
+    linkExpiresAt: s.session.link.expiresAt,
+    dataRetention: '30d',
+    retentionRevision: revision,
+  };
+  const started = await env.client.workflow.signalWithStart('journeySession', {
+    workflowId: s.handle.workflowId,
+    taskQueue,
+    args: [input],
+    signal: retentionChangedSignal,
+    signalArgs: [{ dataRetention: '20d', revision: revision + 1 }],
+  });
+  const state = await pollUntil(() => started.query(stateQuery), (st) => st.purgeAt === iso(s.createdAtMs + 20 * DAY_MS), 120_000);
+  expect(state.status).toBe('created');
+
+  const analysisId = randomUUID();
+  const entityId = randomUUID();
+  await db('entities').insert({ id: entityId, organization_id: org.organizationId, type: 'company', personal_data: null, created_at: new Date(s.createdAtMs) });
+  await db('analyses').insert({ id: analysisId, organization_id: org.organizationId, entity_id: entityId, kind: 'kyb', status: 'verify', created_at: new Date(s.createdAtMs) });
+  const analysis = await env.client.workflow.signalWithStart('standaloneAnalysis', {
+    workflowId: analysisWorkflowId(analysisId),
+    taskQueue,
+    args: [{ analysisId, organizationId: org.organizationId, createdAt: iso(s.createdAtMs), dataRetention: '30d', retentionRevision: revision } satisfies StandaloneAnalysisInput],
+    signal: retentionChangedSignal,
+    signalArgs: [{ dataRetention: '20d', revision: revision + 1 }],
+    typedSearchAttributes: [{ key: OrganizationId, value: org.organizationId }],
+  });
+  const analysisState = await pollUntil(() => analysis.query(analysisStateQuery), (st) => st.purgeAt === iso(s.createdAtMs + 20 * DAY_MS), 120_000);
+  expect(analysisState.status).toBe('active');
 });
