@@ -47,7 +47,8 @@ describeWithChromium('back office in Chromium', () => {
     await waitForText(page.locator('#change-summary'), 'kept 30 days after creation');
     await page.getByRole('button', { name: 'Save settings' }).click();
     // A shorter retention (indefinitely → 30 days) is previewed before anything is saved.
-    await waitForText(page.locator('#retention-preview'), 'Purged within a minute of saving');
+    await waitForText(page.locator('#retention-preview'), 'Shorter retention');
+    await waitForText(page.locator('#retention-preview'), 'Purged data cannot be recovered.');
     expect((await call(sys.baseUrl, 'GET', '/v1/settings', { token: org.adminToken })).body.dataRetention).toBeNull();
     await screenshot(page, 'settings-retention-preview');
     await page.getByRole('button', { name: 'Save anyway' }).click();
