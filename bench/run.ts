@@ -35,6 +35,7 @@ import { DataKeyStore, MasterKeys } from '../src/payloads/keyStore';
 import { freePort, procStats, startNode, waitFor, type NodeProcess, type ProcStats } from './lib/processes';
 import { flag, numberList, percentiles, perSecond, pool, ratio } from './lib/stats';
 import { markdown } from './lib/report';
+import { sessionWorkflowId, stateQuery } from '../workflows/definitions';
 
 const argv = process.argv.slice(2);
 const SIZES = numberList(argv, 'sizes', [200]);
@@ -299,16 +300,28 @@ async function main(): Promise<void> {
 
         say(`${size} sessions at ${concurrency}: product creates`);
         const createOnlyMs: number[] = [];
+        let lastCreated = '';
         const productCreates = await measured(procs, () =>
           pool(size, concurrency, async (i) => {
             const t = performance.now();
             const res = await callAsCustomer(baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: { correlationId: `open-${tag}-${i}` }, headers: { 'idempotency-key': `open-${tag}-${i}` } });
             if (res.status !== 201) throw new Error(`POST /v1/sessions answered ${res.status}: ${JSON.stringify(res.body)}`);
             createOnlyMs.push(performance.now() - t);
+            lastCreated = res.body.id as string;
           }),
           'product creates',
         );
         openProductSessions += size;
+        // A creation answers once its workflow is started; its first task may still wait on the
+        // task queue. Journeys measured on top of that backlog measure the backlog, so wait until
+        // the last session created answers a query (tasks are served roughly in order).
+        const drainStart = performance.now();
+        await waitFor('the last created session to answer a query', async () => {
+          await productClient.workflow.getHandle(sessionWorkflowId(lastCreated)).query(stateQuery);
+          return true;
+        }, procs.worker, 1_800_000);
+        const firstTasksDrainedSeconds = +((performance.now() - drainStart) / 1000).toFixed(1);
+        say(`${size} sessions at ${concurrency}: first workflow tasks drained ${firstTasksDrainedSeconds} s after the last creation`);
 
         say(`${size} sessions at ${concurrency}: product journeys (${openProductSessions} sessions already open)`);
         const steps = { create: [] as number[], openLink: [] as number[], analysis: [] as number[], complete: [] as number[], completionToWebhook: [] as number[], decision: [] as number[], decisionToWebhook: [] as number[], journey: [] as number[] };
@@ -371,7 +384,7 @@ async function main(): Promise<void> {
             productCreateOnly: percentiles(createOnlyMs),
             ...Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, percentiles(v)])),
           },
-          seconds: { bareStarts: +(bareStarts.ms / 1000).toFixed(1), bareJourneys: +(bareJourneys.ms / 1000).toFixed(1), productCreates: +(productCreates.ms / 1000).toFixed(1), productJourneys: +(product.ms / 1000).toFixed(1) },
+          seconds: { bareStarts: +(bareStarts.ms / 1000).toFixed(1), bareJourneys: +(bareJourneys.ms / 1000).toFixed(1), productCreates: +(productCreates.ms / 1000).toFixed(1), productJourneys: +(product.ms / 1000).toFixed(1), firstTasksDrainedAfterCreates: firstTasksDrainedSeconds },
           processes: { bareStarts: bareStarts.processes, bareJourneys: bareJourneys.processes, productCreates: productCreates.processes, productJourneys: product.processes },
           openProductSessionsAfter: openProductSessions + productJourneys,
         };
