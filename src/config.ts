@@ -77,6 +77,19 @@ export const configSchema = z.object({
    */
   JOURNEY_LOOKUP_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(2),
   JOURNEY_LOOKUP_QUEUE: z.coerce.number().int().min(0).default(2000),
+  /**
+   * Journey link tokens carry a MAC under a key derived from this secret (unset: from
+   * AUDIT_HMAC_KEY), so forged ones are refused without a query (docs/security.md, "Link
+   * tokens"). Rotation: the old value moves to _PREVIOUS until links minted with it expired.
+   */
+  JOURNEY_LINK_KEY: z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -hex 32)').optional(),
+  JOURNEY_LINK_KEY_PREVIOUS: z
+    .string()
+    .transform((v) => v.split(',').filter(Boolean))
+    .refine((keys) => keys.every((k) => k.length >= 32), 'must be comma-separated secrets of at least 32 characters')
+    .optional(),
+  /** Links issued before tokens carried a MAC go on to the database lookup; off once they all expired (60 days at most). */
+  JOURNEY_LEGACY_LINKS: bool.default(true),
   /** Token buckets, "N/period" (burst N, N per period) or "off"; see docs/security.md. */
   RATE_LIMIT_IP: rateLimit.default('1200/1m'),
   RATE_LIMIT_UNAUTHENTICATED: rateLimit.default('60/1m'),

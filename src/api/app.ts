@@ -6,6 +6,7 @@ import type { Config } from '../config';
 import { setStartDeadline } from '../temporal/deadlines';
 import type { Db } from '../db/knex';
 import { ConcurrencyGate } from '../domain/concurrencyGate';
+import { checkLinkToken, linkTokenPolicy, type LinkTokenPolicy } from '../domain/linkToken';
 import { loadSigningKey, type SigningKey } from '../domain/ledgerCheckpoint';
 import { DataKeyStore, MasterKeys } from '../payloads/keyStore';
 import { log } from '../log';
@@ -41,6 +42,11 @@ export interface AppDeps {
 const DEFAULT_BODY_LIMIT = '100kb';
 
 export function createApp(input: { config: Config; db: Db; temporal: Client; keys?: DataKeyStore }): Express {
+  const linkTokens = linkTokenPolicy(
+    input.config.JOURNEY_LINK_KEY ?? input.config.AUDIT_HMAC_KEY,
+    input.config.JOURNEY_LINK_KEY_PREVIOUS,
+    input.config.JOURNEY_LEGACY_LINKS,
+  );
   const deps: AppDeps = {
     ...input,
     // The codec server's keys; the process's Temporal client must use the same (src/server.ts).
@@ -52,6 +58,7 @@ export function createApp(input: { config: Config; db: Db; temporal: Client; key
       taskQueue: input.config.TEMPORAL_TASK_QUEUE,
       publicBaseUrl: input.config.PUBLIC_BASE_URL.replace(/\/$/, ''),
       auditKey: input.config.AUDIT_HMAC_KEY,
+      linkTokens,
       // Never the whole pool: authenticated requests keep at least one connection.
       linkLookups: new ConcurrencyGate(
         Math.max(1, Math.min(input.config.JOURNEY_LOOKUP_CONCURRENCY, input.config.DATABASE_POOL_MAX - 1)),
@@ -96,6 +103,7 @@ export function createApp(input: { config: Config; db: Db; temporal: Client; key
     (app.locals.rateLimiter as RateLimiter).take('ip', clientIp(req));
     next();
   });
+  app.use(refuseForgedLinks(linkTokens));
   // Journey routes parse their own bodies, after the link token is resolved (routes/journey.ts):
   // a request with a random token is answered before any of its body is read.
   const defaultJson = express.json({ limit: DEFAULT_BODY_LIMIT });
@@ -118,6 +126,38 @@ export function createApp(input: { config: Config; db: Db; temporal: Client; key
   app.use(errorHandler);
   return app;
 }
+
+/**
+ * A journey request whose token has no valid MAC is answered here, before the routers, the
+ * body parsers and the database: the same 404 the lookup would give, for two HMACs of CPU
+ * (docs/security.md, "Link tokens"). It still draws from the unauthenticated bucket.
+ */
+function refuseForgedLinks(linkTokens: LinkTokenPolicy): express.RequestHandler {
+  return (req, res, next) => {
+    // Only the journey routes themselves (routes/journey.ts); other methods keep their 405.
+    const m = JOURNEY_ROUTE.exec(req.path);
+    if (!m || (req.method === 'GET') !== (m[2] === undefined) || (req.method !== 'GET' && req.method !== 'POST')) return next();
+    if (checkLinkToken(linkTokens, decodeURIComponentOr(m[1])) !== 'refused') return next();
+    try {
+      (req.app.locals.rateLimiter as RateLimiter).take('unauthenticated', clientIp(req));
+    } catch (err) {
+      return next(err);
+    }
+    // The body is not wanted: close the connection instead of reading it to the end.
+    res.set('Connection', 'close');
+    errorHandler(problems.notFound('session link'), req, res, next);
+  };
+}
+
+const JOURNEY_ROUTE = /^\/v1\/journey\/([^/]+)(\/documents|\/complete)?\/?$/;
+
+const decodeURIComponentOr = (s: string): string => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
 
 /** The app of METRICS_PORT's listener: /metrics only (bearer-checked when METRICS_TOKEN is set). */
 export function createMetricsApp(input: { config: Config; db: Db }): Express {

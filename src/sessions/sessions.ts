@@ -6,7 +6,8 @@ import type { Db } from '../db/knex';
 import { durationToMs } from '../domain/duration';
 import { purgeDateFor } from '../domain/retention';
 import { purgeSessionRecord } from '../purge/purge';
-import { hashToken, newLinkToken } from '../orgs/credentials';
+import { hashToken } from '../orgs/credentials';
+import { checkLinkToken, linkTokenPolicy, mintLinkToken, type LinkTokenPolicy } from '../domain/linkToken';
 import { settingsForCreation } from '../settings/settings';
 import { CorrelationId, LinkExpiresAt, OrganizationId, PurgeAt, SessionStatus } from '../temporal/searchAttributes';
 import type { SessionVerdict } from '../domain/verdict';
@@ -37,7 +38,11 @@ export interface SessionDeps {
   auditKey: string;
   /** Bounds the journey link lookups running at once (src/domain/concurrencyGate.ts); none: unbounded. */
   linkLookups?: ConcurrencyGate;
+  /** Mints and checks link tokens (src/domain/linkToken.ts); none: keyed by auditKey, legacy links on. */
+  linkTokens?: LinkTokenPolicy;
 }
+
+export const linkTokensOf = (deps: Pick<SessionDeps, 'auditKey' | 'linkTokens'>): LinkTokenPolicy => deps.linkTokens ?? linkTokenPolicy(deps.auditKey);
 
 export interface SessionRow {
   id: string;
@@ -156,7 +161,7 @@ export async function createSession(deps: SessionDeps, caller: Caller, body: Cre
   const { organizationId } = caller;
   const sessionId = randomUUID();
   const entityId = randomUUID();
-  const token = newLinkToken();
+  const token = mintLinkToken(linkTokensOf(deps));
   const createdAt = now;
   // Outside the transaction: the key that seals the saved response may be created now.
   await options.checkpoint?.prepare(sessionId);
@@ -357,9 +362,9 @@ export async function getSessionView(db: Db, organizationId: string, sessionId: 
 
 // ---- the end user's link -------------------------------------------------------------
 
-async function sessionByToken(deps: Pick<SessionDeps, 'db' | 'linkLookups'>, token: string): Promise<SessionRow> {
-  // Tokens are 43 base64url characters; anything else cannot match, answer without a query.
-  if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) throw problems.notFound('session link');
+async function sessionByToken(deps: Pick<SessionDeps, 'db' | 'linkLookups' | 'auditKey' | 'linkTokens'>, token: string): Promise<SessionRow> {
+  // A token without a valid MAC (or a legacy one with that path off) cannot match: no query.
+  if (checkLinkToken(linkTokensOf(deps), token) === 'refused') throw problems.notFound('session link');
   const tokenHash = hashToken(token);
   const lookup = () => deps.db<SessionRow>('sessions').where({ link_token_hash: tokenHash }).first();
   let row: SessionRow | undefined;
