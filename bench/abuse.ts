@@ -8,7 +8,8 @@
 // Bounded in count and time; prints one JSON object and never fails a build. The readers run
 // in a third process (bench/abuseReader.mjs). Rate limits are
 // raised for the run (each upload would otherwise be a 429 even sooner): this measures the
-// token-first rejection itself. Flags: --uploads N (200), --mb N (10), --readers N (4).
+// token-first rejection itself. Flags: --uploads N (200), --mb N (10), --readers N (4),
+// --legacy-tokens, --default-limits, --cpu-prof DIR.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -28,12 +29,19 @@ const READERS = Number(flag(argv, 'readers') ?? 4);
 const DEFAULT_LIMITS = argv.includes('--default-limits');
 /** --cpu-prof DIR: the API writes a V8 CPU profile there (summarize with bench/profileSummary.ts). */
 const CPU_PROF_DIR = flag(argv, 'cpu-prof');
+/**
+ * Forged tokens have the shape of today's links (65 characters, random where the MAC goes);
+ * --legacy-tokens sends the 43 characters of links issued before MACs, which still reach the
+ * database lookup while JOURNEY_LEGACY_LINKS is on (docs/security.md, "Link tokens").
+ */
+const LEGACY_TOKENS = argv.includes('--legacy-tokens');
+const forgedToken = () => randomBytes(32).toString('base64url') + (LEGACY_TOKENS ? '' : randomBytes(16).toString('base64url'));
 const LOG_DIR = path.resolve('test-results', 'bench-abuse');
 const say = (m: string) => process.stderr.write(`[bench:abuse] ${m}\n`);
 
 /** One unauthenticated upload: the whole body is offered; the answer may come before it is sent. */
 function attack(baseUrl: string, body: Buffer): Promise<{ status: number | 'error' }> {
-  const url = new URL(`${baseUrl}/v1/journey/${randomBytes(32).toString('base64url')}/documents`);
+  const url = new URL(`${baseUrl}/v1/journey/${forgedToken()}/documents`);
   return new Promise((resolve) => {
     let settled = false;
     const done = (status: number | 'error') => {
