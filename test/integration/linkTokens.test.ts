@@ -1,6 +1,6 @@
-import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { hashToken } from '../../src/orgs/credentials';
+import { answerBeforeBody as answerBody } from '../support/uploads';
 import { call, expectProblem, newOrganization, startSystem, TestSystem } from '../support/system';
 
 // Journey link tokens carry a MAC (src/domain/linkToken.ts): a forged one is refused without
@@ -27,26 +27,7 @@ async function newLink(): Promise<string> {
   return new URL(created.body.link.url).pathname;
 }
 
-/** Announces a 14 MB upload, sends 1 kB of it and waits for the answer (see requestCost.test.ts). */
-function answerBeforeBody(path: string): Promise<{ status: number; body: string; connection?: string }> {
-  const url = new URL(sys.baseUrl + path);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(14 * 1024 * 1024) } },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (body += d));
-        res.on('end', () => {
-          req.destroy();
-          resolve({ status: res.statusCode ?? 0, body, connection: res.headers.connection });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.write(`{"type":"passport","fileName":"a.jpg","contentType":"image/jpeg","contentBase64":"${'A'.repeat(1024)}`);
-  });
-}
+const answerBeforeBody = (path: string) => answerBody(sys.baseUrl, path);
 
 const upload = (link: string) =>
   call(sys.baseUrl, 'POST', `${link}/documents`, {

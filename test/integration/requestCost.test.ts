@@ -1,5 +1,5 @@
-import http from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { answerBeforeBody as answerBody } from '../support/uploads';
 import { call, expectProblem, newOrganization, startSystem, TestSystem } from '../support/system';
 
 // Unauthenticated requests cost almost nothing: an upload's link token is resolved before
@@ -21,30 +21,7 @@ async function newLink(): Promise<string> {
   return new URL(created.body.link.url).pathname;
 }
 
-/**
- * Announces a 14 MB body, sends only its first kilobyte and waits for the answer. A server
- * that reads the body before looking at the token never answers (the rest never comes), so
- * this fails by timeout on such a server.
- */
-function answerBeforeBody(path: string): Promise<{ status: number; body: string; connection?: string }> {
-  const url = new URL(sys.baseUrl + path);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(14 * 1024 * 1024) } },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (body += d));
-        res.on('end', () => {
-          req.destroy();
-          resolve({ status: res.statusCode ?? 0, body, connection: res.headers.connection });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.write(`{"type":"passport","fileName":"a.jpg","contentType":"image/jpeg","contentBase64":"${'A'.repeat(1024)}`);
-  });
-}
+const answerBeforeBody = (path: string) => answerBody(sys.baseUrl, path);
 
 const upload = (link: string, bytes: number) =>
   call(sys.baseUrl, 'POST', `${link}/documents`, {
