@@ -1,4 +1,5 @@
-// The bare worker process of `npm run bench` (task queue of its own, default worker options).
+// The bare worker process of `npm run bench` (task queue of its own, default worker options;
+// BARE_WORKER_MAX_CACHED_WORKFLOWS bounds its sticky cache like the product worker's, to compare like with like).
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { bareActivities } from './activities';
 
@@ -11,6 +12,7 @@ async function main(): Promise<void> {
     taskQueue: process.env.BARE_TASK_QUEUE ?? 'bench-bare',
     workflowsPath: require.resolve('./workflows'),
     activities: bareActivities,
+    ...(process.env.BARE_WORKER_MAX_CACHED_WORKFLOWS ? { maxCachedWorkflows: Number(process.env.BARE_WORKER_MAX_CACHED_WORKFLOWS) } : {}),
   });
   await worker.run();
   await connection.close();
