@@ -138,3 +138,12 @@ test('npm start with no DATABASE_URL runs on the embedded database and the READM
   expect((await fetch(`http://127.0.0.1:${ports.api}/`)).status).toBe(200);
   expect((await api('GET', '/openapi.json')).body.openapi).toBe('3.1.0');
 }, 5 * 60_000);
+
+test("under npm start (private-network webhooks on) the API answers on loopback only, not on the machine's other addresses", async () => {
+  // src/config.ts defaults HOST to 127.0.0.1 then, and src/server.ts must listen there: with the
+  // SSRF guard off, an API reachable from elsewhere lets anyone probe this host's network.
+  expect(output).toContain('WEBHOOK_ALLOW_PRIVATE_NETWORKS=true');
+  expect((await fetch(`http://127.0.0.1:${ports.api}/healthz`)).status).toBe(200);
+  const outside = Object.values(os.networkInterfaces()).flat().filter((a) => a !== undefined && !a.internal && a.family === 'IPv4');
+  for (const a of outside) await expect(fetch(`http://${a!.address}:${ports.api}/healthz`)).rejects.toThrow('fetch failed');
+});
