@@ -138,3 +138,31 @@ test('npm start with no DATABASE_URL runs on the embedded database and the READM
   expect((await fetch(`http://127.0.0.1:${ports.api}/`)).status).toBe(200);
   expect((await api('GET', '/openapi.json')).body.openapi).toBe('3.1.0');
 }, 5 * 60_000);
+
+test("under npm start (private-network webhooks on) the API answers on loopback only, not on the machine's other addresses", async () => {
+  // src/config.ts defaults HOST to 127.0.0.1 then, and src/server.ts must listen there: with the
+  // SSRF guard off, an API reachable from elsewhere lets anyone probe this host's network.
+  expect(output).toContain('WEBHOOK_ALLOW_PRIVATE_NETWORKS=true');
+  expect((await fetch(`http://127.0.0.1:${ports.api}/healthz`)).status).toBe(200);
+  // The kernel's own list of listening sockets, so the check holds on a machine with no other address.
+  expect(listeningAddresses(ports.api)).toEqual(['127.0.0.1']);
+  const outside = Object.values(os.networkInterfaces()).flat().filter((a) => a !== undefined && !a.internal && a.family === 'IPv4');
+  for (const a of outside) await expect(fetch(`http://${a!.address}:${ports.api}/healthz`)).rejects.toThrow('fetch failed');
+});
+
+/** Local addresses of the TCP sockets listening on `port`, from /proc/net/tcp and tcp6 (Linux). */
+function listeningAddresses(port: number): string[] {
+  const found = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!fs.existsSync(file)) continue;
+    for (const line of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state !== '0A' || !local) continue; // 0A = LISTEN
+      const [hexAddress, hexPort] = local.split(':');
+      if (parseInt(hexPort, 16) !== port) continue;
+      if (hexAddress.length === 8) found.add(Buffer.from(hexAddress, 'hex').reverse().join('.'));
+      else found.add(hexAddress === '0'.repeat(32) ? '::' : `ipv6:${hexAddress}`);
+    }
+  }
+  return [...found];
+}

@@ -64,6 +64,15 @@ test('a session takes at most MAX_SESSION_DOCUMENT_BYTES bytes of documents', as
   expect((await upload(link, 1000)).status).toBe(201);
 });
 
+test("an upload body over the route's own limit is refused by the parser, not buffered and decoded", async () => {
+  // MAX_DOCUMENT_BYTES 4096: the upload route takes about 70 KB of JSON; this one is 80 KB.
+  const link = await newLink();
+  const res = await upload(link, 60_000);
+  expectProblem(res, 413);
+  expect(res.body.detail).toMatch(/^the request body exceeds \d+ bytes$/);
+  expect(await sys.db('documents').where({ session_id: await sessionIdOf(link) }).count('* as n').first()).toEqual({ n: '0' });
+});
+
 async function sessionIdOf(link: string): Promise<string> {
   const opened = await call(sys.baseUrl, 'GET', link);
   return opened.body.sessionId;
