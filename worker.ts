@@ -1,7 +1,7 @@
 // The worker process: runs journey-session and webhook-delivery workflows and their activities.
 import { Runtime } from '@temporalio/worker';
 import { loadConfigOrExit } from './src/config';
-import { createDb } from './src/db/knex';
+import { createDb, WORKER_DB_DEADLINES } from './src/db/knex';
 import { log } from './src/log';
 import { createWorker } from './src/temporal/worker';
 import { DataKeyStore, KEY_STORE_POOL_MAX, MasterKeys } from './src/payloads/keyStore';
@@ -16,7 +16,7 @@ async function main(): Promise<void> {
       telemetryOptions: { metrics: { prometheus: { bindAddress: config.TEMPORAL_WORKER_METRICS_ADDRESS } } },
     }),
   });
-  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
+  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX }, WORKER_DB_DEADLINES);
   // The codec's key lookups on a pool of their own (KEY_STORE_POOL_MAX): never behind the activities.
   const keysDb = createDb(config.DATABASE_URL, { max: KEY_STORE_POOL_MAX });
   const keys = new DataKeyStore(keysDb, MasterKeys.fromConfig(config));

@@ -5,7 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createApp } from '../../src/api/app';
 import { Config, parseConfig } from '../../src/config';
-import { createDb, Db } from '../../src/db/knex';
+import { createDb, Db, WORKER_DB_DEADLINES } from '../../src/db/knex';
 import { createOrganization } from '../../src/orgs/organizations';
 import { createWorker } from '../../src/temporal/worker';
 import { dataConverter } from '../../src/payloads/dataConverter';
@@ -85,7 +85,7 @@ export async function startSystem(
   const db = createDb(config0.DATABASE_URL, { max: config0.DATABASE_POOL_MAX });
   // The worker's own pool, as in production (API and worker are separate processes): a busy
   // worker must not starve the API's requests of connections, nor the reverse.
-  const workerDb = createDb(config0.DATABASE_URL, { max: config0.DATABASE_POOL_MAX });
+  const workerDb = createDb(config0.DATABASE_URL, { max: config0.DATABASE_POOL_MAX }, WORKER_DB_DEADLINES);
   const connection = await Connection.connect({ address: config0.TEMPORAL_ADDRESS });
   // The key store's own pool, as in the API and the worker.
   const keysDb = createDb(config0.DATABASE_URL, { max: KEY_STORE_POOL_MAX });
