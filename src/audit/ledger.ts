@@ -345,8 +345,13 @@ function wakeAfterCommit(db: Knex, organizationId: string): void {
   );
 }
 
-/** Recomputes the organization's chain in seq order, a batch at a time (constant memory). */
+/**
+ * Recomputes the organization's chain in seq order, a batch at a time (constant memory). It
+ * first chains what is committed (chainPending), so every event committed before the call is
+ * verified; unchained rows are never read.
+ */
 export async function verifyLedger(db: Knex, hmacKey: string, organizationId: string, batchSize = 2000) {
+  await chainPending(db, hmacKey, organizationId);
   const verifier = createChainVerifier(hmacKey);
   let after = 0;
   for (;;) {

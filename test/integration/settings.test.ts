@@ -21,7 +21,7 @@ afterAll(async () => {
 });
 
 const settingsRow = (organizationId: string) => sys.db('settings').where({ organization_id: organizationId }).first();
-const ledger = (organizationId: string) => sys.db('audit_events').where({ organization_id: organizationId }).orderBy('seq');
+const ledger = (organizationId: string) => sys.db('audit_events').where({ organization_id: organizationId }).orderBy('append_order');
 
 function expectFieldProblem(res: Parameters<typeof expectProblem>[0], status: number, fields: string[] = []) {
   expectProblem(res, status, fields);
