@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import { auditEventHash, createChainVerifier, GENESIS_HASH } from '../domain/auditChain';
+import { chainBatch, createChainVerifier, GENESIS_HASH } from '../domain/auditChain';
 import { log } from '../log';
 
 // The operator action history. An append inserts its event unchained, in the caller's
@@ -172,31 +172,16 @@ export async function chainPending(db: Knex, hmacKey: string, organizationId: st
         .orderBy('append_order')
         .limit(batchSize);
       if (rows.length === 0) return 0;
-      let seq = Number(head.seq);
-      let prev: string = head.hash;
-      const ids: string[] = [];
-      const seqs: number[] = [];
-      const prevs: string[] = [];
-      const hashes: string[] = [];
-      for (const row of rows) {
-        seq += 1;
-        row.seq = seq;
-        row.prev_hash = prev;
-        row.hash = auditEventHash(hmacKey, prev, hashedBody(row));
-        ids.push(row.id);
-        seqs.push(seq);
-        prevs.push(prev);
-        hashes.push(row.hash);
-        prev = row.hash;
-      }
+      const links = chainBatch(hmacKey, { seq: Number(head.seq), hash: head.hash }, rows, (row, seq) => hashedBody({ ...row, seq }));
       const updated = await trx.raw(
         `UPDATE audit_events AS e SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
            FROM unnest(?::uuid[], ?::bigint[], ?::text[], ?::text[]) AS v(id, seq, prev_hash, hash)
           WHERE e.id = v.id AND e.organization_id = ? AND e.seq IS NULL`,
-        [ids, seqs, prevs, hashes, organizationId],
+        [rows.map((r) => r.id), links.map((l) => l.seq), links.map((l) => l.prevHash), links.map((l) => l.hash), organizationId],
       );
       if (updated.rowCount !== rows.length) throw new Error(`ledger sequencer: chained ${updated.rowCount} of ${rows.length} events; batch rolled back`);
-      await trx('audit_heads').where({ organization_id: organizationId }).update({ seq, hash: prev });
+      const last = links[links.length - 1];
+      await trx('audit_heads').where({ organization_id: organizationId }).update({ seq: last.seq, hash: last.hash });
       return rows.length;
     });
     chained += n;
