@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { appendAuditEvent, chainPending, LEDGER_SEQUENCER_OPTIONS, startLedgerSequencer, stopLedgerSequencer, type AppendedAuditEvent, type AuditEventInput, type AuditEventRow } from '../../src/audit/ledger';
+import { appendAuditEvent, chainPending, startLedgerSequencer, type AppendedAuditEvent, type AuditEventInput, type AuditEventRow } from '../../src/audit/ledger';
 import { createDb } from '../../src/db/knex';
 import { call, newOrganization, startSystem, TestSystem } from '../support/system';
 
@@ -288,11 +288,6 @@ describe('appends', () => {
 
 describe('the one update the ledger allows: chaining an unchained event, once', () => {
   const hex = (c: string) => c.repeat(64);
-  // The API's background sequencer off meanwhile: its sweep would chain the events under test.
-  beforeAll(() => stopLedgerSequencer(sys.db));
-  afterAll(() => {
-    startLedgerSequencer(sys.db, sys.config.AUDIT_HMAC_KEY, LEDGER_SEQUENCER_OPTIONS);
-  });
 
   test('re-chaining a chained event is refused', async () => {
     const org = await newOrganization(sys.db);
@@ -306,29 +301,34 @@ describe('the one update the ledger allows: chaining an unchained event, once', 
 
   test('an unchained event: any other column, a half chaining or a malformed hash is refused; so is DELETE', async () => {
     const org = await newOrganization(sys.db);
-    const other = createDb(process.env.DATABASE_URL!, { max: 1 }); // no sequencer: it stays unchained
+    await append(sys.db, org); // seq 1: the head row exists
+    // Every process's sequencer (other test files share the database) waits on this lock, so
+    // the event below stays unchained while the test tries to change it.
+    const holder = await sys.db.transaction();
     let ev: AppendedAuditEvent;
     try {
-      ev = await appendOnly(other, org);
+      await holder('audit_heads').where({ organization_id: org.organizationId }).forUpdate().first();
+      ev = await appendOnly(sys.db, org);
+      const attempts: [string, (string | number)[]][] = [
+        ['UPDATE audit_events SET action = ? WHERE id = ?', ['forged', ev.id]],
+        ['UPDATE audit_events SET seq = 2, prev_hash = ?, hash = ?, action = ? WHERE id = ?', [hex('0'), hex('1'), 'forged', ev.id]],
+        ['UPDATE audit_events SET seq = 2, prev_hash = ?, hash = ?, append_order = 0 WHERE id = ?', [hex('0'), hex('1'), ev.id]],
+        ['UPDATE audit_events SET seq = 2, prev_hash = ?, hash = ?, occurred_at = now() WHERE id = ?', [hex('0'), hex('1'), ev.id]],
+        ['UPDATE audit_events SET seq = 0, prev_hash = ?, hash = ? WHERE id = ?', [hex('0'), hex('1'), ev.id]],
+        ['UPDATE audit_events SET seq = 2, prev_hash = ?, hash = ? WHERE id = ?', [hex('0'), 'not-a-hash', ev.id]],
+        ['DELETE FROM audit_events WHERE id = ?', [ev.id]],
+      ];
+      for (const [sql, params] of attempts) await expect(sys.db.raw(sql, params)).rejects.toThrow(/append-only: (UPDATE|DELETE) refused/);
+      // A half chaining breaks the all-or-none constraint.
+      await expect(sys.db.raw('UPDATE audit_events SET seq = 2 WHERE id = ?', [ev.id])).rejects.toThrow(/audit_events_chained_together|append-only/);
+      expect(await sys.db('audit_events').where({ id: ev.id }).first()).toMatchObject({ action: 'test.event', seq: null, hash: null });
     } finally {
-      await other.destroy();
+      await holder.commit();
     }
-    const attempts: [string, (string | number)[]][] = [
-      ['UPDATE audit_events SET action = ? WHERE id = ?', ['forged', ev.id]],
-      ['UPDATE audit_events SET seq = 1, prev_hash = ?, hash = ?, action = ? WHERE id = ?', [hex('0'), hex('1'), 'forged', ev.id]],
-      ['UPDATE audit_events SET seq = 1, prev_hash = ?, hash = ?, append_order = 0 WHERE id = ?', [hex('0'), hex('1'), ev.id]],
-      ['UPDATE audit_events SET seq = 1, prev_hash = ?, hash = ?, occurred_at = now() WHERE id = ?', [hex('0'), hex('1'), ev.id]],
-      ['UPDATE audit_events SET seq = 0, prev_hash = ?, hash = ? WHERE id = ?', [hex('0'), hex('1'), ev.id]],
-      ['UPDATE audit_events SET seq = 1, prev_hash = ?, hash = ? WHERE id = ?', [hex('0'), 'not-a-hash', ev.id]],
-      ['DELETE FROM audit_events WHERE id = ?', [ev.id]],
-    ];
-    for (const [sql, params] of attempts) await expect(sys.db.raw(sql, params)).rejects.toThrow(/append-only: (UPDATE|DELETE) refused/);
-    // A half chaining breaks the all-or-none constraint.
-    await expect(sys.db.raw('UPDATE audit_events SET seq = 1 WHERE id = ?', [ev.id])).rejects.toThrow(/audit_events_chained_together|append-only/);
-    expect(await sys.db('audit_events').where({ id: ev.id }).first()).toMatchObject({ action: 'test.event', seq: null, hash: null });
     // The sequencer's chaining is the one update that passes.
-    expect(await chainPending(sys.db, sys.config.AUDIT_HMAC_KEY, org.organizationId)).toBe(1);
-    expect(await verify(org)).toMatchObject({ valid: true, checked: 1 });
+    await chainPending(sys.db, sys.config.AUDIT_HMAC_KEY, org.organizationId);
+    expect(await sys.db('audit_events').where({ id: ev.id }).first()).toMatchObject({ action: 'test.event', seq: '2' });
+    expect(await verify(org)).toMatchObject({ valid: true, checked: 2 });
   });
 });
 
