@@ -2,6 +2,7 @@
 import { Runtime } from '@temporalio/worker';
 import { loadConfigOrExit } from './src/config';
 import { createDb, WORKER_DB_DEADLINES } from './src/db/knex';
+import { stopLedgerSequencer } from './src/audit/ledger';
 import { log } from './src/log';
 import { createWorker } from './src/temporal/worker';
 import { DataKeyStore, KEY_STORE_POOL_MAX, MasterKeys } from './src/payloads/keyStore';
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
   }
   await connection.close();
   await client.connection.close();
+  await stopLedgerSequencer(db);
   await db.destroy();
   await keysDb.destroy();
   log.info('worker stopped');

@@ -6,6 +6,7 @@ import { createDb } from './db/knex';
 import { log } from './log';
 import { createTemporalClient } from './temporal/client';
 import { takeDueCheckpoints } from './audit/checkpoints';
+import { stopLedgerSequencer } from './audit/ledger';
 import { checkpointDeps } from './api/routes/auditEvents';
 import { loadSigningKey } from './domain/ledgerCheckpoint';
 import { DataKeyStore, KEY_STORE_POOL_MAX, MasterKeys } from './payloads/keyStore';
@@ -56,6 +57,8 @@ async function main(): Promise<void> {
     clearTimeout(checkpointTimer);
     server.close(async () => {
       await temporal.connection.close();
+      // In-flight chaining finishes; what is left is chained by the next process or reader.
+      await stopLedgerSequencer(db);
       await db.destroy();
       log.info('api stopped');
       process.exit(0);

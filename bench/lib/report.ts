@@ -43,7 +43,7 @@ export function markdown(result: Json): string {
     out.push('');
     out.push(`Worker after all runs: ${w.openSessionWorkflows} open session workflows, RSS ${w.rssMb} MB; sticky cache ${JSON.stringify(w.stickyCache)}.`);
   }
-  if (result.ledger) out.push('', `Ledger: ${result.ledger.appends} appends in one organization at ${result.ledger.concurrency}: ${result.ledger.appendsPerSecond}/s, p50/p95/p99 ${p(result.ledger.latencyMs)} ms, chain valid ${result.ledger.chainValid}.`);
+  if (result.ledger) out.push('', `Ledger: ${result.ledger.appends} appends in one organization at ${result.ledger.concurrency}: ${result.ledger.appendsPerSecond}/s committed, all chained after ${result.ledger.allChainedMs ?? '–'} ms, p50/p95/p99 ${p(result.ledger.latencyMs)} ms, missing ${result.ledger.missing ?? '–'}, duplicated ${result.ledger.duplicated ?? '–'}, chain valid ${result.ledger.chainValid}.`);
   if (result.retentionRearmOfOpenSessions) {
     const r = result.retentionRearmOfOpenSessions;
     out.push('', `Retention re-arm of the open sessions (PATCH dataRetention to 1m): ${r.overdueSessions} overdue sessions all purged ${r.allPurgedSeconds} s after the PATCH (first after ${r.firstPurgeSeconds} s; ${r.purgesPerSecond}/s) vs a signal to each of ${r.bareWorkflowsSignalled} open bare workflows until its activity's POST: ${r.bareSignalToActivitySeconds} s (${r.bareSignalToActivityPerSecond}/s); ratio ${r.productOverBare}; purge events ${r.purgeEvents}, chain valid ${r.chainValid}.`);

@@ -27,6 +27,7 @@ import { pageRoutes } from './routes/pages';
 import { sessionRoutes } from './routes/sessions';
 import { settingsRoutes } from './routes/settings';
 import { webhookRoutes } from './routes/webhooks';
+import { LEDGER_SEQUENCER_OPTIONS, startLedgerSequencer } from '../audit/ledger';
 
 export interface AppDeps {
   config: Config;
@@ -47,6 +48,8 @@ export function createApp(input: { config: Config; db: Db; temporal: Client; key
     input.config.JOURNEY_LINK_KEY_PREVIOUS,
     input.config.JOURNEY_LEGACY_LINKS,
   );
+  // Chains this process's appends after their commit (and, every few seconds, any left unchained).
+  startLedgerSequencer(input.db, input.config.AUDIT_HMAC_KEY, LEDGER_SEQUENCER_OPTIONS);
   const deps: AppDeps = {
     ...input,
     // The codec server's keys; the process's Temporal client must use the same (src/server.ts).

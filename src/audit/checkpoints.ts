@@ -5,6 +5,7 @@ import type { Db } from '../db/knex';
 import { GENESIS_CHECKPOINT_HASH, signCheckpoint, type SignedCheckpoint, type SigningKey } from '../domain/ledgerCheckpoint';
 import { log } from '../log';
 import { recordDelivery } from '../webhooks/deliveries';
+import { chainAllPending, chainPending } from './ledger';
 import { startDeliveryWorkflow } from '../../activities/webhooks';
 
 // Signed checkpoints of each organization's ledger head (src/domain/ledgerCheckpoint.ts):
@@ -40,6 +41,8 @@ export function checkpointView(row: CheckpointRow): SignedCheckpoint & { id: str
 export interface CheckpointDeps {
   db: Db;
   key: SigningKey;
+  /** The ledger's HMAC key: checkpoints first chain what is committed (chainPending). */
+  hmacKey: string;
   temporal?: Client;
   taskQueue?: string;
   retryDelaysSeconds?: number[];
@@ -61,10 +64,13 @@ export async function listPublicKeys(db: Db, current: SigningKey | undefined) {
 
 /**
  * Signs the organization's head unless the newest checkpoint already covers it. The head row is
- * locked meanwhile: appends wait a moment, and two processes never sign two successors.
+ * locked meanwhile: the sequencer waits a moment (appends do not), and two processes never sign
+ * two successors.
  */
 export async function takeCheckpoint(deps: CheckpointDeps, organizationId: string): Promise<{ checkpoint: SignedCheckpoint & { id: string }; created: boolean } | null> {
   await registerSigningKey(deps.db, deps.key);
+  // The head covers chained events only: chain what is committed first.
+  await chainPending(deps.db, deps.hmacKey, organizationId);
   const result = await deps.db.transaction(async (trx) => {
     const head = await trx('audit_heads').where({ organization_id: organizationId }).forUpdate().first('seq', 'hash');
     if (!head || Number(head.seq) === 0) return null;
@@ -121,6 +127,8 @@ async function sendCheckpointWebhook(deps: CheckpointDeps, checkpoint: SignedChe
 
 /** Organizations whose head is N events or M minutes past their newest checkpoint: checkpoint them. */
 export async function takeDueCheckpoints(deps: CheckpointDeps, everyEvents: number, everyMinutes: number): Promise<number> {
+  // Heads count chained events: chain every organization's committed events first.
+  await chainAllPending(deps.db, deps.hmacKey);
   const due: { organization_id: string }[] = await deps.db
     .select('h.organization_id')
     .from('audit_heads as h')

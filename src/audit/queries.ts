@@ -1,14 +1,17 @@
 import type { Knex } from 'knex';
 import { problems } from '../api/problem';
 import type { Db } from '../db/knex';
-import { appendAuditEvent, auditEventView, verifyLedger, type AuditEventRow } from './ledger';
+import { appendAuditEvent, auditEventView, chainPending, verifyLedger, type AuditEventRow } from './ledger';
 import type { AuditOrigin } from './origin';
 import { allCheckpoints } from './checkpoints';
 import { verifyCheckpoints, type SignedCheckpoint } from '../domain/ledgerCheckpoint';
 
 // Reading the ledger: filtered lists (newest first, keyset on seq), batched reads for the
 // export (oldest first, bounded by a seq so the export is a consistent snapshot), and
-// verification. Nothing here updates or deletes an event.
+// verification. Readers see chained events only, in seq order: each first runs the
+// organization's sequencer (chainPending), so every event committed before the read is
+// chained and shown; an event committed after that stays hidden until it is chained.
+// Nothing here updates or deletes an event (chainPending only chains).
 
 export interface AuditFilters {
   actorType?: string;
@@ -24,7 +27,7 @@ export interface AuditFilters {
 }
 
 function filtered(db: Db, organizationId: string, f: AuditFilters): Knex.QueryBuilder<AuditEventRow> {
-  const q = db<AuditEventRow>('audit_events').where({ organization_id: organizationId });
+  const q = db<AuditEventRow>('audit_events').where({ organization_id: organizationId }).whereNotNull('seq');
   if (f.actorType) q.andWhere({ actor_type: f.actorType as AuditEventRow['actor_type'] });
   if (f.actorId) q.andWhere({ actor_id: f.actorId });
   if (f.action) q.andWhere({ action: f.action });
@@ -50,9 +53,11 @@ function decodeCursor(cursor: string): number {
 
 export async function listAuditEvents(
   db: Db,
+  hmacKey: string,
   organizationId: string,
   q: AuditFilters & { limit: number; cursor?: string },
 ) {
+  await chainPending(db, hmacKey, organizationId);
   const query = filtered(db, organizationId, q);
   if (q.cursor) query.andWhere('seq', '<', decodeCursor(q.cursor));
   const rows: AuditEventRow[] = await query.orderBy('seq', 'desc').limit(q.limit + 1);
@@ -61,8 +66,9 @@ export async function listAuditEvents(
   return { data, nextCursor: more ? encodeCursor(data[data.length - 1].seq) : null };
 }
 
-export async function getAuditEvent(db: Db, organizationId: string, id: string) {
-  const row = await db<AuditEventRow>('audit_events').where({ organization_id: organizationId, id }).first();
+export async function getAuditEvent(db: Db, hmacKey: string, organizationId: string, id: string) {
+  await chainPending(db, hmacKey, organizationId);
+  const row = await db<AuditEventRow>('audit_events').where({ organization_id: organizationId, id }).whereNotNull('seq').first();
   if (!row) throw problems.notFound('audit event');
   return auditEventView(row);
 }
@@ -92,8 +98,8 @@ export async function* auditEventBatches(
 }
 
 /**
- * Appends the `audit.export` event, committed before anything streams. Its seq bounds the
- * export: every event up to it is committed (appends are serialized per organization), later
+ * Appends the `audit.export` event, committed and chained before anything streams. Its seq
+ * bounds the export: every event up to it is chained (the chain is a gap-free prefix), later
  * ones are left out.
  */
 export async function recordAuditExport(
@@ -104,13 +110,15 @@ export async function recordAuditExport(
   filters: AuditFilters,
 ): Promise<AuditEventRow> {
   const given = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined));
-  return appendAuditEvent(db, hmacKey, {
+  const appended = await appendAuditEvent(db, hmacKey, {
     ...origin,
     action: 'audit.export',
     category: 'access',
     resource: { type: 'audit_ledger', id: origin.organizationId },
     changes: { format, filters: given },
   });
+  await chainPending(db, hmacKey, origin.organizationId);
+  return (await db<AuditEventRow>('audit_events').where({ id: appended.id }).first()) as AuditEventRow;
 }
 
 /**
@@ -118,6 +126,7 @@ export async function recordAuditExport(
  * deleting the newest events is reported too (unless the head row was rewritten as well).
  */
 export async function verifyOrganizationLedger(db: Db, hmacKey: string, organizationId: string) {
+  await chainPending(db, hmacKey, organizationId);
   // Read first: every event up to the head's seq (and every checkpoint's) is committed by then.
   const head = await db('audit_heads').where({ organization_id: organizationId }).first('seq');
   const checkpoints = await allCheckpoints(db, organizationId);

@@ -89,3 +89,32 @@ export function verifyChain(key: string | Buffer, events: Iterable<ChainEvent>):
   for (const event of events) if (!verifier.push(event)) break;
   return verifier.result();
 }
+
+export interface ChainLink {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
+/**
+ * Chains a batch after the head `{seq, hash}`: the i-th event gets seq head.seq + 1 + i, the
+ * previous event's hash (the head's for the first) and its HMAC over `body(event, seq)` (the
+ * body holds the seq, so it is built once the seq is known). The sequencer's step.
+ */
+export function chainBatch<T>(
+  key: string | Buffer,
+  head: { seq: number; hash: string },
+  events: readonly T[],
+  body: (event: T, seq: number) => Record<string, unknown>,
+): ChainLink[] {
+  if (!Number.isSafeInteger(head.seq) || head.seq < 0) throw new TypeError('chainBatch: head.seq must be a whole number');
+  const links: ChainLink[] = [];
+  let prevHash = head.hash;
+  events.forEach((event, i) => {
+    const seq = head.seq + 1 + i;
+    const hash = auditEventHash(key, prevHash, body(event, seq));
+    links.push({ seq, prevHash, hash });
+    prevHash = hash;
+  });
+  return links;
+}

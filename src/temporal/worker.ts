@@ -10,6 +10,7 @@ import { setStartDeadline } from './deadlines';
 import { sendWebhookRequest } from '../webhooks/sendWebhookRequest';
 import { dataConverter, failureConverterPath } from '../payloads/dataConverter';
 import type { DataKeyStore } from '../payloads/keyStore';
+import { LEDGER_SEQUENCER_OPTIONS, startLedgerSequencer } from '../audit/ledger';
 
 export const workflowsPath = path.resolve(__dirname, '../../workflows/index.ts');
 
@@ -40,6 +41,8 @@ export async function createWorker(opts: {
 }): Promise<{ worker: Worker; connection: NativeConnection; client: Client }> {
   const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectionOptions(opts.config)));
   const client = opts.client ?? (await createTemporalClient(opts.config, opts.keys));
+  // Chains the activities' appends after their commit (and, every few seconds, any left unchained).
+  startLedgerSequencer(opts.db, opts.config.AUDIT_HMAC_KEY, LEDGER_SEQUENCER_OPTIONS);
   // The reconciler's starts are bounded like the API's.
   setStartDeadline(client, opts.config.TEMPORAL_START_DEADLINE_MS);
   const worker = await Worker.create({

@@ -189,9 +189,13 @@ export interface LedgerReport {
   exhausted: number;
 }
 
+/**
+ * Events in the chain only (seq set): run it after chainValid, whose API verify chains every
+ * committed event first, so an event committed but never chained counts as missing.
+ */
 export async function ledgerReport(db: Pool, org: Org, records: SessionRecord[]): Promise<LedgerReport> {
   const { rows } = await db.query<{ action: string; resource_id: string; outcome: string; request_id: string | null; n: string }>(
-    `SELECT action, resource_id, outcome, request_id, count(*) AS n FROM audit_events WHERE organization_id = $1
+    `SELECT action, resource_id, outcome, request_id, count(*) AS n FROM audit_events WHERE organization_id = $1 AND seq IS NOT NULL
       GROUP BY action, resource_id, outcome, request_id`,
     [org.organizationId],
   );

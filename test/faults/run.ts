@@ -226,6 +226,8 @@ async function evaluate(
   });
   if (hooks.repeats) notes.push(`${hooks.repeats} repeated 2xx deliveries of the same webhook-id (at-least-once)`);
 
+  // The API's verify chains every committed event first: then count what is in the chain.
+  const chain = await chainValid(run.api, run.org, k.sys.auditKey, k.sys.folder);
   const ledger = await ledgerReport(k.db, run.org, records);
   checks.push({
     name: 'ledger: every expected event present, none duplicated',
@@ -233,7 +235,6 @@ async function evaluate(
     detail: `${ledger.present}/${ledger.expected} present; missing ${ledger.missing.slice(0, 3).join(', ') || 'none'}; duplicates ${ledger.duplicates.slice(0, 3).join(', ') || 'none'}`,
   });
   if (ledger.exhausted) notes.push(`${ledger.exhausted} webhook deliveries exhausted their retries`);
-  const chain = await chainValid(run.api, run.org, k.sys.auditKey, k.sys.folder);
   checks.push({ name: 'hash chain valid (API verify and the export verifier)', ok: chain.ok, detail: chain.detail });
 
   const overdue = await overdueNotPurged(k.db, run.org.organizationId);

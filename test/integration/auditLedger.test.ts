@@ -3,12 +3,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { appendAuditEvent, type AuditEventInput, type AuditEventRow } from '../../src/audit/ledger';
+import { appendAuditEvent, chainPending, startLedgerSequencer, type AppendedAuditEvent, type AuditEventInput, type AuditEventRow } from '../../src/audit/ledger';
+import { createDb } from '../../src/db/knex';
 import { call, newOrganization, startSystem, TestSystem } from '../support/system';
 
-// The audit ledger against the real PostgreSQL and API: the database refuses changes, appends
-// are serialized per organization only, verification finds tampering, and exports are
-// streamed, audited and verifiable with the standalone script.
+// The audit ledger against the real PostgreSQL and API: the database refuses changes (but the
+// one chaining of an unchained event), appends never wait on an organization-wide lock, the
+// sequencer chains committed events gap-free and once, verification finds tampering, and
+// exports are streamed, audited and verifiable with the standalone script.
 let sys: TestSystem;
 let tmp: string;
 
@@ -23,7 +25,7 @@ afterAll(async () => {
 
 type Org = Awaited<ReturnType<typeof newOrganization>>;
 
-function append(db: Parameters<typeof appendAuditEvent>[0], org: Org, extra: Partial<AuditEventInput> = {}): Promise<AuditEventRow> {
+function appendOnly(db: Parameters<typeof appendAuditEvent>[0], org: Org, extra: Partial<AuditEventInput> = {}): Promise<AppendedAuditEvent> {
   return appendAuditEvent(db, sys.config.AUDIT_HMAC_KEY, {
     organizationId: org.organizationId,
     actor: { type: 'system', id: 'test-suite', label: null },
@@ -33,6 +35,16 @@ function append(db: Parameters<typeof appendAuditEvent>[0], org: Org, extra: Par
     ...extra,
   });
 }
+
+/** Appends (committed on its own), then chains the organization: the event as chained. */
+async function append(db: Parameters<typeof appendAuditEvent>[0], org: Org, extra: Partial<AuditEventInput> = {}): Promise<AuditEventRow> {
+  const event = await appendOnly(db, org, extra);
+  await chainPending(sys.db, sys.config.AUDIT_HMAC_KEY, org.organizationId);
+  return sys.db('audit_events').where({ id: event.id }).first();
+}
+
+const unchainedCount = async (org: Org): Promise<number> =>
+  Number((await sys.db('audit_events').where({ organization_id: org.organizationId }).whereNull('seq').count('* as n').first())!.n);
 
 async function headSeq(org: Org): Promise<number> {
   const head = await sys.db('audit_heads').where({ organization_id: org.organizationId }).first();
@@ -69,15 +81,6 @@ async function tamper(sql: string, params: unknown[]): Promise<void> {
     throw err;
   } finally {
     await client.end();
-  }
-}
-
-/** Polls a database condition (not a fixed sleep): resolves once it holds; 60 s only reports a hang. */
-async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
@@ -156,12 +159,14 @@ describe('the database refuses changes to the ledger', () => {
 });
 
 describe('appends', () => {
-  test('50 concurrent appends in one organization get seq 1..50 exactly, and the chain verifies', async () => {
+  test('50 concurrent appends in one organization get seq 1..50 exactly once chained, and the chain verifies', async () => {
     const org = await newOrganization(sys.db);
     const start = await headSeq(org);
-    const rows = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => append(sys.db, org, { resource: { type: 'thing', id: `t${i}` } })),
+    const appended = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => appendOnly(sys.db, org, { resource: { type: 'thing', id: `t${i}` } })),
     );
+    await chainPending(sys.db, sys.config.AUDIT_HMAC_KEY, org.organizationId);
+    const rows: AuditEventRow[] = await sys.db('audit_events').whereIn('id', appended.map((e) => e.id));
     const expected = Array.from({ length: 50 }, (_, i) => start + i + 1);
     expect(rows.map((r) => Number(r.seq)).sort((a, b) => a - b)).toEqual(expected);
     const stored = await sys.db('audit_events').where({ organization_id: org.organizationId }).orderBy('seq').pluck('seq');
@@ -183,53 +188,147 @@ describe('appends', () => {
     expect(seen).toEqual([...expected].reverse().concat([...Array(start).keys()].map((i) => start - i)));
   });
 
-  test("two organizations append without waiting on each other; one organization's appends queue on its head row", async () => {
+  test("a caller's open transaction blocks neither its organization's other appends nor the sequencer; its event is chained after its commit", async () => {
     const org1 = await newOrganization(sys.db, 'One');
     const org2 = await newOrganization(sys.db, 'Two');
-    await append(sys.db, org1); // head rows exist: the lock below is a row lock on org1's head
+    await append(sys.db, org1); // head rows exist
     await append(sys.db, org2);
 
     const trxA = await sys.db.transaction();
     try {
-      const a = await append(trxA, org1);
+      const a = await appendOnly(trxA, org1);
+      expect([a.seq, a.hash]).toEqual([null, null]);
       const pidA = (await trxA.raw('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
       const blockedBy = async (pid: number) =>
         Number((await sys.db.raw('SELECT count(*) AS n FROM pg_stat_activity WHERE ? = ANY(pg_blocking_pids(pid))', [pid])).rows[0].n);
 
-      // Organization 2 appends on another connection and commits while A still holds org1's head;
-      // had it queued behind A, PostgreSQL would report it blocked by A's backend (and it would stay so).
-      let bSettled = false;
-      const bPromise = append(sys.db, org2).finally(() => {
-        bSettled = true;
-      });
-      while (!bSettled) {
-        expect(await blockedBy(pidA)).toBe(0);
-        await new Promise((resolve) => setTimeout(resolve, 5));
+      // Organization 1 (A's own) and organization 2 append on other connections and commit while A
+      // is open; had they queued behind A, PostgreSQL would report them blocked by A's backend.
+      for (const org of [org1, org2]) {
+        let settled = false;
+        const p = appendOnly(sys.db, org).finally(() => {
+          settled = true;
+        });
+        while (!settled) {
+          expect(await blockedBy(pidA)).toBe(0);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        await p;
       }
-      const b = await bPromise;
-      expect(Number(b.seq)).toBe(2);
+      // The sequencer runs while A is open (here, and the API's background one after the commit
+      // above): it chains what is committed (seq 2) and does not wait for A.
+      await chainPending(sys.db, sys.config.AUDIT_HMAC_KEY, org1.organizationId);
+      expect(await headSeq(org1)).toBe(2);
+      expect(await unchainedCount(org1)).toBe(0); // A's event is not committed: not visible
       const stateA = (await sys.db.raw('SELECT state FROM pg_stat_activity WHERE pid = ?', [pidA])).rows[0].state;
       expect(stateA).toBe('idle in transaction');
-      expect(await blockedBy(pidA)).toBe(0);
-
-      // Organization 1 on a third connection waits for A: PostgreSQL reports it blocked by A's backend.
-      let settled = false;
-      const c = append(sys.db, org1).finally(() => {
-        settled = true;
-      });
-      await until(async () => (await blockedBy(pidA)) === 1, 'the org1 append to wait on A');
-      expect(settled).toBe(false);
 
       await trxA.commit();
-      const cRow = await c;
-      expect(Number(a.seq)).toBe(2);
-      expect(Number(cRow.seq)).toBe(3);
-      expect(cRow.prev_hash).toBe(a.hash);
+      await chainPending(sys.db, sys.config.AUDIT_HMAC_KEY, org1.organizationId);
+      const aRow = await sys.db('audit_events').where({ id: a.id }).first();
+      const two = await sys.db('audit_events').where({ organization_id: org1.organizationId, seq: 2 }).first();
+      expect(Number(aRow.seq)).toBe(3);
+      expect(aRow.prev_hash).toBe(two.hash);
     } finally {
       if (!trxA.isCompleted()) await trxA.rollback();
     }
     expect(await verify(org1)).toMatchObject({ valid: true, checked: 3 });
     expect(await verify(org2)).toMatchObject({ valid: true, checked: 2 });
+  });
+
+  test('the background sequencer chains after the commit; an event whose process died before chaining is chained by the next sweep', async () => {
+    const org = await newOrganization(sys.db);
+    const sequencer = startLedgerSequencer(sys.db, sys.config.AUDIT_HMAC_KEY); // the API's, started by createApp
+    // Woken by the commit of a transaction (through its outermost transaction).
+    const inTrx = await sys.db.transaction(async (trx) => appendOnly(trx, org));
+    await sequencer.idle();
+    expect(Number((await sys.db('audit_events').where({ id: inTrx.id }).first()).seq)).toBe(1);
+
+    // "Another process" (its own pool, no sequencer) commits an event and dies before chaining it.
+    const other = createDb(process.env.DATABASE_URL!, { max: 1 });
+    let orphan: AppendedAuditEvent;
+    try {
+      orphan = await appendOnly(other, org);
+    } finally {
+      await other.destroy();
+    }
+    await sequencer.sweep();
+    await sequencer.idle();
+    expect(Number((await sys.db('audit_events').where({ id: orphan.id }).first()).seq)).toBe(2);
+    expect(await unchainedCount(org)).toBe(0);
+    expect(await verify(org)).toMatchObject({ valid: true, checked: 2 });
+  });
+
+  test('a retried append (same idempotency key) before and after chaining returns the one event', async () => {
+    const org = await newOrganization(sys.db);
+    const first = await appendOnly(sys.db, org, { idempotencyKey: 'activity-1' });
+    const retry = await appendOnly(sys.db, org, { idempotencyKey: 'activity-1' });
+    expect(retry.id).toBe(first.id);
+    await chainPending(sys.db, sys.config.AUDIT_HMAC_KEY, org.organizationId);
+    const late = await appendOnly(sys.db, org, { idempotencyKey: 'activity-1' });
+    expect([late.id, Number(late.seq)]).toEqual([first.id, 1]);
+    expect(await sys.db('audit_events').where({ organization_id: org.organizationId }).count('* as n').first()).toEqual({ n: '1' });
+  });
+
+  test('readers (list, one event, verify, export) chain first and never show an unchained event', async () => {
+    const org = await newOrganization(sys.db);
+    // Appended on a pool without a sequencer: nothing chains it but the readers.
+    const other = createDb(process.env.DATABASE_URL!, { max: 1 });
+    let ev: AppendedAuditEvent;
+    try {
+      ev = await appendOnly(other, org);
+    } finally {
+      await other.destroy();
+    }
+    const one = await call(sys.baseUrl, 'GET', `/v1/audit-events/${ev.id}`, { token: org.adminToken });
+    expect(one.body).toMatchObject({ id: ev.id, seq: 1 });
+    expect(await unchainedCount(org)).toBe(0);
+  });
+});
+
+describe('the one update the ledger allows: chaining an unchained event, once', () => {
+  const hex = (c: string) => c.repeat(64);
+
+  test('re-chaining a chained event is refused', async () => {
+    const org = await newOrganization(sys.db);
+    const event = await append(sys.db, org);
+    await expect(sys.db('audit_events').where({ id: event.id }).update({ hash: hex('a') })).rejects.toThrow(/append-only: UPDATE refused/);
+    await expect(sys.db('audit_events').where({ id: event.id }).update({ seq: 99, prev_hash: hex('b'), hash: hex('c') })).rejects.toThrow(/append-only: UPDATE refused/);
+    // Back to unchained is refused too.
+    await expect(sys.db.raw('UPDATE audit_events SET seq = NULL, prev_hash = NULL, hash = NULL WHERE id = ?', [event.id])).rejects.toThrow(/append-only: UPDATE refused/);
+    expect(await sys.db('audit_events').where({ id: event.id }).first()).toMatchObject({ seq: event.seq, hash: event.hash });
+  });
+
+  test('an unchained event: any other column, a half chaining or a malformed hash is refused; so is DELETE', async () => {
+    const org = await newOrganization(sys.db);
+    await append(sys.db, org); // seq 1: the head row exists
+    // Every process's sequencer (other test files share the database) waits on this lock, so
+    // the event below stays unchained while the test tries to change it.
+    const holder = await sys.db.transaction();
+    let ev: AppendedAuditEvent;
+    try {
+      await holder('audit_heads').where({ organization_id: org.organizationId }).forUpdate().first();
+      ev = await appendOnly(sys.db, org);
+      const attempts: [string, (string | number)[]][] = [
+        ['UPDATE audit_events SET action = ? WHERE id = ?', ['forged', ev.id]],
+        ['UPDATE audit_events SET seq = 2, prev_hash = ?, hash = ?, action = ? WHERE id = ?', [hex('0'), hex('1'), 'forged', ev.id]],
+        ['UPDATE audit_events SET seq = 2, prev_hash = ?, hash = ?, append_order = 0 WHERE id = ?', [hex('0'), hex('1'), ev.id]],
+        ['UPDATE audit_events SET seq = 2, prev_hash = ?, hash = ?, occurred_at = now() WHERE id = ?', [hex('0'), hex('1'), ev.id]],
+        ['UPDATE audit_events SET seq = 0, prev_hash = ?, hash = ? WHERE id = ?', [hex('0'), hex('1'), ev.id]],
+        ['UPDATE audit_events SET seq = 2, prev_hash = ?, hash = ? WHERE id = ?', [hex('0'), 'not-a-hash', ev.id]],
+        ['DELETE FROM audit_events WHERE id = ?', [ev.id]],
+      ];
+      for (const [sql, params] of attempts) await expect(sys.db.raw(sql, params)).rejects.toThrow(/append-only: (UPDATE|DELETE) refused/);
+      // A half chaining breaks the all-or-none constraint.
+      await expect(sys.db.raw('UPDATE audit_events SET seq = 2 WHERE id = ?', [ev.id])).rejects.toThrow(/audit_events_chained_together|append-only/);
+      expect(await sys.db('audit_events').where({ id: ev.id }).first()).toMatchObject({ action: 'test.event', seq: null, hash: null });
+    } finally {
+      await holder.commit();
+    }
+    // The sequencer's chaining is the one update that passes.
+    await chainPending(sys.db, sys.config.AUDIT_HMAC_KEY, org.organizationId);
+    expect(await sys.db('audit_events').where({ id: ev.id }).first()).toMatchObject({ action: 'test.event', seq: '2' });
+    expect(await verify(org)).toMatchObject({ valid: true, checked: 2 });
   });
 });
 

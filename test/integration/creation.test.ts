@@ -73,7 +73,7 @@ test('Temporal down, without an Idempotency-Key: 503 and nothing of the request 
   const [row] = await sys.db('sessions').where({ organization_id: org.organizationId });
   expect(row).toMatchObject({ status: 'purged', correlation_id: null });
   expect((await sys.db('entities').where({ id: row.entity_id }).first()).personal_data).toBeNull();
-  const events = await sys.db('audit_events').where({ organization_id: org.organizationId }).orderBy('seq');
+  const events = await sys.db('audit_events').where({ organization_id: org.organizationId }).orderBy('append_order');
   expect(events.map((e) => [e.action, e.actor_id, e.changes.reason ?? null])).toEqual([
     ['session.create', expect.any(String), null],
     ['session.purge', 'creation', 'creation_failed'],
@@ -95,7 +95,7 @@ test('a hung Temporal: 503 once the start deadline passes, and the ledger of the
   expect(secret.status).toBe(200);
   expect(creationAnswered).toBe(false);
   expectProblem(await creation, 503);
-  const actions = (await sys.db('audit_events').where({ organization_id: org.organizationId }).orderBy('seq')).map((e) => e.action);
+  const actions = (await sys.db('audit_events').where({ organization_id: org.organizationId }).orderBy('append_order')).map((e) => e.action);
   expect(actions).toEqual(['session.create', 'webhook_secret.read']);
 });
 

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
+import { chainPending } from '../../src/audit/ledger';
 import { sessionWorkflowId } from '../../workflows/definitions';
 import { readHistory, unencryptedPayloads } from '../support/history';
 import { WebhookReceiver } from '../support/receiver';
@@ -50,7 +51,7 @@ async function completedSessionWithAnalysis(path: string) {
 }
 
 const decisionEvents = (organizationId: string) =>
-  sys.db('audit_events').where({ organization_id: organizationId, action: 'analysis.decision' }).orderBy('seq');
+  sys.db('audit_events').where({ organization_id: organizationId, action: 'analysis.decision' }).orderBy('append_order');
 
 test('a REST decision sends the seed-shaped decision webhook; analysis, verdict and ledger agree', async () => {
   const { org, session, analysis, link } = await completedSessionWithAnalysis('/rest');
@@ -181,6 +182,7 @@ test('a decision activity retried after a crash leaves one ledger event and one 
   expect(events).toHaveLength(1);
   expect(await sys.db('webhook_deliveries').where({ analysis_id: analysis.id, event: 'decision' })).toHaveLength(1);
   await receiver.waitForPath('/retried');
+  await chainPending(sys.db, sys.config.AUDIT_HMAC_KEY, org.organizationId);
   const seqs = (await sys.db('audit_events').where({ organization_id: org.organizationId }).orderBy('seq').pluck('seq')).map(Number);
   expect(seqs).toEqual(seqs.map((_s, i) => i + 1));
 });

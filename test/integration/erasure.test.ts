@@ -147,7 +147,7 @@ test('a session whose workflow was terminated by hand is still erased, by the sa
 test('documents: metadata and content for API keys and operators; each content read is audited', async () => {
   const s = await sessionInProgress();
   const analyst = await addOperator(sys.db, org.organizationId, 'analyst');
-  const reads = () => sys.db('audit_events').where({ action: 'document.read_content', resource_id: s.documentId }).orderBy('seq');
+  const reads = () => sys.db('audit_events').where({ action: 'document.read_content', resource_id: s.documentId }).orderBy('append_order');
 
   const meta = await call(sys.baseUrl, 'GET', `/v1/documents/${s.documentId}`, { token: org.apiKey });
   expect(meta.status).toBe(200);

@@ -42,7 +42,7 @@ async function completedSession(org: Awaited<ReturnType<typeof newOrganization>>
 }
 
 const refusals = (organizationId: string) =>
-  sys.db('audit_events').where({ organization_id: organizationId, outcome: 'failure' }).orderBy('seq');
+  sys.db('audit_events').where({ organization_id: organizationId, outcome: 'failure' }).orderBy('append_order');
 
 test('a null analystDecision signal from the CLI is refused and audited; a REST decision, erasure and the retention purge still happen', async () => {
   const org = await newOrganization(sys.db);

@@ -134,7 +134,7 @@ test('after the deadline SQL holds no document bytes, metadata, results or perso
   ]);
   expect(await sys.db('webhook_attempts').whereIn('delivery_id', deliveries.map((d) => d.id))).toHaveLength(2);
 
-  const events = await sys.db('audit_events').where({ organization_id: org.organizationId }).orderBy('seq');
+  const events = await sys.db('audit_events').where({ organization_id: org.organizationId }).orderBy('append_order');
   expect(events.map((e) => e.action)).toEqual(expect.arrayContaining(['settings.update', 'analysis.decision', 'document.read_content', 'session.purge']));
   const purge = events.find((e) => e.action === 'session.purge');
   expect(purge).toMatchObject({ actor_type: 'system', actor_id: 'retention', category: 'deletion', resource_type: 'session', resource_id: sessionId });

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { createApp } from '../../src/api/app';
-import { verifyLedger } from '../../src/audit/ledger';
+import { chainPending, verifyLedger } from '../../src/audit/ledger';
 import { createSessionAt, sessionDeps } from '../support/sessions';
 import { addOperator, call, expectProblem, newOrganization, startSystem, TestSystem } from '../support/system';
 
@@ -21,7 +21,11 @@ afterAll(async () => {
 });
 
 const settingsRow = (organizationId: string) => sys.db('settings').where({ organization_id: organizationId }).first();
-const ledger = (organizationId: string) => sys.db('audit_events').where({ organization_id: organizationId }).orderBy('seq');
+/** The organization's chain: chained first, so two reads compare equal when nothing was appended. */
+const ledger = async (organizationId: string) => {
+  await chainPending(sys.db, sys.config.AUDIT_HMAC_KEY, organizationId);
+  return sys.db('audit_events').where({ organization_id: organizationId }).orderBy('seq');
+};
 
 function expectFieldProblem(res: Parameters<typeof expectProblem>[0], status: number, fields: string[] = []) {
   expectProblem(res, status, fields);

@@ -46,7 +46,7 @@ async function completedSession(org: Org): Promise<{ sessionId: string; delivery
   return { sessionId: created.body.id, deliveryId, result };
 }
 
-const auditOf = (organizationId: string, action: string) => sys.db('audit_events').where({ organization_id: organizationId, action }).orderBy('seq');
+const auditOf = (organizationId: string, action: string) => sys.db('audit_events').where({ organization_id: organizationId, action }).orderBy('append_order');
 
 test('with no URL configured the delivery is recorded as skipped, and can be redelivered once a URL is set', async () => {
   const org = await orgWithWebhook(null);

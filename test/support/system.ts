@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createApp } from '../../src/api/app';
+import { stopLedgerSequencer } from '../../src/audit/ledger';
 import { Config, parseConfig } from '../../src/config';
 import { createDb, Db, WORKER_DB_DEADLINES } from '../../src/db/knex';
 import { createOrganization } from '../../src/orgs/organizations';
@@ -123,6 +124,8 @@ export async function startSystem(
       await running;
       await nativeConnection.close();
       await connection.close();
+      await stopLedgerSequencer(workerDb);
+      await stopLedgerSequencer(db);
       await workerDb.destroy();
       await keysDb.destroy();
       await db.destroy();

@@ -3,6 +3,7 @@ import type { Worker } from '@temporalio/worker';
 import type { Config } from '../../src/config';
 import { createDb, type Db } from '../../src/db/knex';
 import { createWorker } from '../../src/temporal/worker';
+import { stopLedgerSequencer } from '../../src/audit/ledger';
 import { dataConverter } from '../../src/payloads/dataConverter';
 import { DataKeyStore, MasterKeys } from '../../src/payloads/keyStore';
 import { quietTemporalRuntime, registerTestSearchAttributes, testConfig } from './system';
@@ -44,6 +45,7 @@ export async function startTimeSkippingSystem(
       worker.shutdown();
       await running;
       await env.teardown();
+      await stopLedgerSequencer(db);
       await db.destroy();
     },
   };

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { GENESIS_HASH, auditEventHash, verifyChain } from '../../src/domain/auditChain';
+import { GENESIS_HASH, auditEventHash, chainBatch, verifyChain } from '../../src/domain/auditChain';
 
 type Ev = { seq: number; prevHash: string; hash: string; body: Record<string, unknown> };
 
@@ -131,5 +131,33 @@ describe('verifyChain', () => {
     const chain = buildChain(KEY, 2);
     chain[1] = { ...chain[1], body: { n: NaN } };
     expect(verifyChain(KEY, chain)).toMatchObject({ valid: false, firstInvalidSeq: 2 });
+  });
+});
+
+describe('chainBatch (the sequencer step)', () => {
+  const body = (e: { id: string }, seq: number) => ({ id: e.id, seq });
+
+  it('batches chained one after another form the same chain as one batch, and it verifies', () => {
+    const events = Array.from({ length: 7 }, (_, i) => ({ id: `e${i}` }));
+    const whole = chainBatch(KEY, { seq: 0, hash: GENESIS_HASH }, events, body);
+    const first = chainBatch(KEY, { seq: 0, hash: GENESIS_HASH }, events.slice(0, 3), body);
+    const tail = first[first.length - 1];
+    const second = chainBatch(KEY, { seq: tail.seq, hash: tail.hash }, events.slice(3), body);
+    expect([...first, ...second]).toEqual(whole);
+    expect(whole.map((l) => l.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    const chain = whole.map((l, i) => ({ ...l, body: body(events[i], l.seq) }));
+    expect(verifyChain(KEY, chain)).toEqual({ valid: true, checked: 7, headSeq: 7, headHash: whole[6].hash });
+  });
+
+  it('links the first event to the head and hashes a body that holds its seq', () => {
+    const head = { seq: 41, hash: 'a'.repeat(64) };
+    const [link] = chainBatch(KEY, head, [{ id: 'x' }], body);
+    expect(link).toEqual({ seq: 42, prevHash: head.hash, hash: auditEventHash(KEY, head.hash, { id: 'x', seq: 42 }) });
+  });
+
+  it('an empty batch chains nothing; a malformed head is refused', () => {
+    expect(chainBatch(KEY, { seq: 3, hash: GENESIS_HASH }, [], body)).toEqual([]);
+    expect(() => chainBatch(KEY, { seq: -1, hash: GENESIS_HASH }, [{ id: 'x' }], body)).toThrow(TypeError);
+    expect(() => chainBatch(KEY, { seq: 0, hash: 'not-hex' }, [{ id: 'x' }], body)).toThrow(TypeError);
   });
 });

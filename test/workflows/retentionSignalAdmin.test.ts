@@ -48,7 +48,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** The retention.change events of one workflow subject, oldest first, once there are `count`. */
 function retentionEvents(resourceId: string, count: number) {
   return waitUntil(
-    () => db('audit_events').where({ resource_id: resourceId, action: 'retention.change' }).orderBy('seq'),
+    () => db('audit_events').where({ resource_id: resourceId, action: 'retention.change' }).orderBy('append_order'),
     (rows) => rows.length >= count,
     120_000,
   );

@@ -31,7 +31,7 @@ export function auditEventRoutes(deps: AppDeps): Router {
 
   r.get('/v1/audit-events', readers, async (req, res) => {
     const q = parseOrThrow(listAuditEventsQuery, req.query, 'query');
-    res.json(await listAuditEvents(deps.db, principalOf(res).organizationId, q));
+    res.json(await listAuditEvents(deps.db, key, principalOf(res).organizationId, q));
   });
 
   // Public: whoever holds a checkpoint (the customer's webhook receiver, an external auditor)
@@ -92,7 +92,7 @@ export function auditEventRoutes(deps: AppDeps): Router {
 
   r.get('/v1/audit-events/:id', readers, async (req, res) => {
     const { id } = parseOrThrow(idParam, req.params, 'params');
-    res.json(await getAuditEvent(deps.db, principalOf(res).organizationId, id));
+    res.json(await getAuditEvent(deps.db, key, principalOf(res).organizationId, id));
   });
 
   return r;
@@ -103,6 +103,7 @@ export function checkpointDeps(deps: Pick<AppDeps, 'db' | 'temporal' | 'config' 
   return {
     db: deps.db,
     key: deps.signingKey,
+    hmacKey: deps.config.AUDIT_HMAC_KEY,
     temporal: deps.temporal,
     taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
     retryDelaysSeconds: deps.config.WEBHOOK_RETRY_DELAYS_SECONDS,

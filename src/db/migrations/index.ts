@@ -10,6 +10,7 @@ import * as m008b from './008b_idempotency_sweep';
 import * as m010 from './010_ledger_insider';
 import * as m010a from './010a_checkpoint_webhooks';
 import * as m012 from './012_webhook_secrets_sealed';
+import * as m013 from './013_ledger_sequencer';
 
 // An explicit list instead of a directory scan: works the same under tsx, jest and bundlers.
 // Append new migrations; never edit one that has landed.
@@ -25,6 +26,7 @@ const migrations: Record<string, Knex.Migration> = {
   '010_ledger_insider': m010,
   '010a_checkpoint_webhooks': m010a,
   '012_webhook_secrets_sealed': m012,
+  '013_ledger_sequencer': m013,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
