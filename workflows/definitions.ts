@@ -168,6 +168,13 @@ export interface WebhookDeliveryInput {
   /** A redelivery starts a new series of attempts under the same webhook-id. */
   series: number;
   retryDelaysSeconds: number[];
+  /**
+   * Set when attempt 1 was already made by the activity that recorded the delivery (patched
+   * session and analysis workflows): the workflow waits `firstWaitSeconds`, then goes on from
+   * this attempt. Absent, it starts at attempt 1 as before.
+   */
+  firstAttemptNo?: number;
+  firstWaitSeconds?: number;
 }
 
 export type WebhookDeliveryResult = 'succeeded' | 'failed' | 'skipped';

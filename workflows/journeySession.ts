@@ -22,6 +22,7 @@ import { JourneySessionInput, JourneySessionState, RefusalType, completeJourneyU
 import {
   DecisionQueue,
   Erasure,
+  InlineWebhooks,
   PATCHES,
   QueuedDecision,
   RefusedMessages,
@@ -178,11 +179,13 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     { validator: refuseIfLinkUnusable },
   );
 
+  const webhooks = new InlineWebhooks(state.webhookDeliveryIds);
   const applyDecision = decisionApplier({
     organizationId: input.organizationId,
     subjectId: input.sessionId,
     scope: { sessionId: input.sessionId },
     webhookDeliveryIds: state.webhookDeliveryIds,
+    webhooks,
     onChanged: ({ newStatus }) => {
       state.verdict = newStatus;
       publish();
@@ -226,15 +229,17 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
       if (expireFirst) return;
       if (state.status === 'completed' && !sessionEndSent) {
         sessionEndSent = true;
-        const { deliveryId } = await acts.dispatchWebhook({
+        const sessionEnd = {
           organizationId: input.organizationId,
-          event: 'session_end',
+          event: 'session_end' as const,
           eventKey: `session_end:${input.sessionId}`,
           sessionId: input.sessionId,
           analysisId: null,
           payload: { sessionId: input.sessionId, newStatus: state.verdict },
-        });
-        state.webhookDeliveryIds.push(deliveryId);
+        };
+        // Patched: sent beside the loop, which goes on to the decisions, the expiry, the purge.
+        if (patched(PATCHES.webhookInline)) webhooks.send(sessionEnd, 'session_end webhook: attempt 1');
+        else state.webhookDeliveryIds.push((await acts.dispatchWebhook(sessionEnd)).deliveryId);
       }
       let next: QueuedDecision | undefined;
       while ((next = decisions.shift())) await applyDecision(next);
@@ -242,8 +247,8 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
       // A long-lived session (many decisions or re-arms, or kept indefinitely) starts a fresh
       // history before Temporal's limit, once no handler is running and nothing is queued.
       if (continueAsNewDue(input.continueAsNewAfterEvents)) {
-        await condition(() => allHandlersFinished() || wake());
-        if (allHandlersFinished() && !wake() && !retention.due && !(isOpen() && Date.now() >= expiresAtMs)) {
+        await condition(() => (allHandlersFinished() && webhooks.idle) || wake());
+        if (allHandlersFinished() && webhooks.idle && !wake() && !retention.due && !(isOpen() && Date.now() >= expiresAtMs)) {
           await continueAsNew<typeof journeySession>({
             ...input,
             retentionRevision: retention.appliedRevision,
@@ -278,6 +283,8 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     publish();
 
     await drainLateDecisions(decisions, applyDecision, { messages: refused, record: recordRefusals });
+    // Webhook sends still in flight finish (or are retried) before the workflow ends.
+    await webhooks.drain();
     return state;
   });
 }

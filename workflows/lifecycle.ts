@@ -65,6 +65,13 @@ export const PATCHES = {
    * way (issue 12).
    */
   retentionSignalAdmin: 'sec3-retention-signal-admin',
+  /**
+   * Session-end and decision webhooks: the first attempt is made by the activity that records
+   * (or starts) the delivery, and a `webhookDelivery` workflow is started only if it failed
+   * with retries left. The loop does not await it: a slow receiver never holds back a decision,
+   * the link expiry or the purge.
+   */
+  webhookInline: 'perf-webhook-inline',
 } as const;
 
 /**
@@ -76,6 +83,64 @@ export const lifecycleActivities = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
+
+/**
+ * The inline first attempt: one HTTP request (15 s timeout) and its bookkeeping, then maybe a
+ * workflow start. Receiver failures are results; only our own faults (database, Temporal
+ * unreachable) are retried, as for the other activities.
+ */
+const webhookActivities = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/**
+ * Webhook sends in flight (PATCHES.webhookInline), started beside the main loop rather than
+ * awaited by it. Each runs in a non-cancellable scope, so a cancel request (which purges)
+ * does not abandon it; the workflow waits for all of them before it continues as new or ends.
+ */
+export class InlineWebhooks {
+  private inFlight = 0;
+
+  constructor(private readonly deliveryIds: string[]) {}
+
+  get idle(): boolean {
+    return this.inFlight === 0;
+  }
+
+  /** A session-end event: recorded and sent by one activity; its id is known once it returns. */
+  send(delivery: Parameters<Activities['sendWebhook']>[0], summary: string): void {
+    this.track(() => webhookActivities.sendWebhook.executeWithOptions({ summary }, [delivery]), true);
+  }
+
+  /** A delivery already recorded (the decision outbox): its id is known now. */
+  sendRecorded(deliveryId: string, summary: string): void {
+    this.deliveryIds.push(deliveryId);
+    this.track(() => webhookActivities.sendRecordedWebhook.executeWithOptions({ summary }, [{ deliveryId }]), false);
+  }
+
+  /** Resolves once no send is in flight. */
+  async drain(): Promise<void> {
+    if (!this.idle) await condition(() => this.idle);
+  }
+
+  private track(run: () => Promise<{ deliveryId: string }>, recordId: boolean): void {
+    this.inFlight++;
+    void CancellationScope.nonCancellable(run)
+      .then(
+        ({ deliveryId }) => {
+          if (recordId) this.deliveryIds.push(deliveryId);
+        },
+        () => {
+          // Failed for good (not a transient fault): the delivery, if recorded, stays pending
+          // without a workflow, and the reconciler resumes it (docs/reliability.md).
+        },
+      )
+      .finally(() => {
+        this.inFlight--;
+      });
+  }
+}
 
 /**
  * What a `retentionChanged` signal does to a workflow whose retention is at `revision`: the new
@@ -197,6 +262,8 @@ export function decisionApplier(opts: {
   onChanged?: (outcome: DecisionOutcome & { accepted: true }) => void;
   /** Where an item interrupted by cancellation goes back, to be refused after the purge. */
   queue?: DecisionQueue;
+  /** Decision webhooks sent beside the loop (PATCHES.webhookInline). */
+  webhooks?: InlineWebhooks;
 }): (item: QueuedDecision) => Promise<void> {
   return async (item) => {
     let outcome: DecisionOutcome;
@@ -207,7 +274,12 @@ export function decisionApplier(opts: {
         const recorded = await lifecycleActivities.recordDecision({ ...request, outbox: true });
         outcome = recorded.outcome;
         if (outcome.accepted && outcome.changed) opts.onChanged?.(outcome);
-        if (recorded.deliveryId) opts.webhookDeliveryIds.push((await lifecycleActivities.startWebhookDelivery({ deliveryId: recorded.deliveryId })).deliveryId);
+        if (recorded.deliveryId) {
+          // The update is answered once the decision and its delivery row are written; the
+          // webhook's first attempt goes on beside the loop.
+          if (opts.webhooks && patched(PATCHES.webhookInline)) opts.webhooks.sendRecorded(recorded.deliveryId, `decision webhook: attempt 1`);
+          else opts.webhookDeliveryIds.push((await lifecycleActivities.startWebhookDelivery({ deliveryId: recorded.deliveryId })).deliveryId);
+        }
       } else {
         const recorded = await lifecycleActivities.recordDecision(request);
         outcome = recorded.outcome;

@@ -4,6 +4,7 @@ import { StandaloneAnalysisInput, StandaloneAnalysisState, analysisStateQuery } 
 import {
   DecisionQueue,
   Erasure,
+  InlineWebhooks,
   QueuedDecision,
   RefusedMessages,
   Retention,
@@ -62,12 +63,14 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
   publish();
   setHandler(analysisStateQuery, () => state);
 
+  const webhooks = new InlineWebhooks(state.webhookDeliveryIds);
   const applyDecision = decisionApplier({
     organizationId: input.organizationId,
     subjectId: input.analysisId,
     scope: { analysisId: input.analysisId },
     webhookDeliveryIds: state.webhookDeliveryIds,
     queue: decisions,
+    webhooks,
   });
   const recordRefusals = (): Promise<void> => refused.record(input.organizationId, { type: 'analysis', id: input.analysisId });
   const wake = (): boolean => erasure.requested || decisions.length > 0 || refused.length > 0 || retention.changed;
@@ -85,8 +88,8 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
       while ((next = decisions.shift())) await applyDecision(next);
 
       if (continueAsNewDue(input.continueAsNewAfterEvents)) {
-        await condition(() => allHandlersFinished() || wake());
-        if (allHandlersFinished() && !wake() && !retention.due) {
+        await condition(() => (allHandlersFinished() && webhooks.idle) || wake());
+        if (allHandlersFinished() && webhooks.idle && !wake() && !retention.due) {
           await continueAsNew<typeof standaloneAnalysis>({
             ...input,
             retentionRevision: retention.appliedRevision,
@@ -108,6 +111,7 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
     state.purgedAt = purgedAt;
     publish();
     await drainLateDecisions(decisions, applyDecision, { messages: refused, record: recordRefusals });
+    await webhooks.drain();
     return state;
   });
 }

@@ -1,4 +1,4 @@
-import { proxyActivities, setCurrentDetails, sleep } from '@temporalio/workflow';
+import { patched, proxyActivities, setCurrentDetails, sleep } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { WebhookDeliveryInput, WebhookDeliveryResult } from './definitions';
 
@@ -17,7 +17,16 @@ const acts = proxyActivities<Activities>({
 export async function webhookDelivery(input: WebhookDeliveryInput): Promise<WebhookDeliveryResult> {
   const { deliveryId, series, retryDelaysSeconds } = input;
   const total = retryDelaysSeconds.length + 1;
-  for (let attemptNo = 1; ; attemptNo++) {
+  let attemptNo = 1;
+  // Started after an inline first attempt failed (PATCHES.webhookInline in lifecycle.ts): its
+  // wait comes first, then the schedule goes on. Only inputs that carry the field take it.
+  if (input.firstAttemptNo !== undefined && input.firstAttemptNo > 1 && patched('perf-webhook-inline-continue')) {
+    const waitSeconds = input.firstWaitSeconds ?? retryDelaysSeconds[input.firstAttemptNo - 2];
+    attemptNo = input.firstAttemptNo;
+    setCurrentDetails(`series ${series}: attempt ${attemptNo - 1} of ${total} failed (sent by the session's activity); next in ${waitSeconds}s`);
+    await sleep(waitSeconds * 1000, { summary: `wait ${waitSeconds}s before attempt ${attemptNo}` });
+  }
+  for (; ; attemptNo++) {
     setCurrentDetails(`series ${series}: attempt ${attemptNo} of ${total} in progress`);
     const attempt = await acts.attemptWebhookDelivery.executeWithOptions({ summary: `attempt ${attemptNo}/${total}` }, [
       { deliveryId, series, attemptNo, nextDelaySeconds: retryDelaysSeconds[attemptNo - 1] ?? null },

@@ -6,6 +6,7 @@ import { sessionWorkflowId } from '../../workflows/definitions';
 import { readHistory, unencryptedPayloads } from '../support/history';
 import { WebhookReceiver } from '../support/receiver';
 import { addOperator, call, newOrganization, startSystem, TestSystem, waitUntil } from '../support/system';
+import { deliveryResult, hasDeliveryWorkflow, sessionEndDelivery } from '../support/webhooks';
 
 // Analysts' decisions, through the API and through the `temporal` CLI, on the dev server:
 // the webhook, the analysis, the session verdict and the ledger must agree.
@@ -52,6 +53,30 @@ async function completedSessionWithAnalysis(path: string) {
 
 const decisionEvents = (organizationId: string) =>
   sys.db('audit_events').where({ organization_id: organizationId, action: 'analysis.decision' }).orderBy('append_order');
+
+test('a session-end receiver that hangs holds back neither an analyst decision nor its webhook: first attempts run beside the session loop', async () => {
+  const { org, session, analysis, link } = await completedSessionWithAnalysis('/beside');
+  await call(sys.baseUrl, 'PATCH', '/v1/settings', { token: org.adminToken, body: { sessionEndWebhookUrl: `${receiver.url}/hanging-end` } });
+  receiver.respond = (req) => (req.path === '/hanging-end' ? 'hang' : { status: 200, body: 'ok' });
+  let sessionEndId: string;
+  try {
+    expect((await call(sys.baseUrl, 'POST', `${link}/complete`)).status).toBe(202);
+    await receiver.waitForPath('/hanging-end');
+    const decided = await call(sys.baseUrl, 'POST', `/v1/analyses/${analysis.id}/decision`, { token: org.adminToken, body: { newStatus: 'user_rejected' } });
+    expect(decided.status).toBe(200);
+    await receiver.waitForPath('/beside');
+    // Decided and its webhook received while the session-end request is still unanswered.
+    expect(receiver.hangingCount).toBe(1);
+    sessionEndId = (await sessionEndDelivery(sys.db, org.organizationId, session.id)).id;
+    expect(await sys.db('webhook_attempts').where({ delivery_id: sessionEndId })).toEqual([]);
+  } finally {
+    receiver.respond = () => ({ status: 200, body: 'ok' });
+    receiver.releaseHanging(200);
+  }
+  // Released, the session-end delivery ends at its first attempt, with no workflow of its own.
+  expect(await deliveryResult(sys.client, sys.db, sessionEndId)).toBe('succeeded');
+  expect(await hasDeliveryWorkflow(sys.client, sessionEndId)).toBe(false);
+});
 
 test('a REST decision sends the seed-shaped decision webhook; analysis, verdict and ledger agree', async () => {
   const { org, session, analysis, link } = await completedSessionWithAnalysis('/rest');

@@ -4,10 +4,11 @@ import { promisify } from 'node:util';
 import { MasterKeys, DataKeyStore } from '../../src/payloads/keyStore';
 import { sessionScope } from '../../src/payloads/scopes';
 import { currentWebhookSecret, rewrapWebhookSecrets } from '../../src/settings/settings';
-import { sessionWorkflowId, stateQuery, webhookWorkflowId } from '../../workflows/definitions';
+import { sessionWorkflowId, stateQuery } from '../../workflows/definitions';
 import { readHistory, unencryptedPayloads } from '../support/history';
 import { WebhookReceiver } from '../support/receiver';
 import { addOperator, call, newOrganization, startSystem, TestSystem, waitUntil } from '../support/system';
+import { deliveryResult } from '../support/webhooks';
 
 // Crypto-shredding end to end on the dev server: a session driven through every path holds
 // nothing personal in what Temporal stores, decodes for its operators through the codec
@@ -239,7 +240,7 @@ test('a pg_dump after the erasure holds none of the session\'s markers, no link 
     const analyst = await addOperator(sys.db, org.organizationId, 'analyst');
     const { id, markers, linkToken } = await sessionThroughEveryPath(org, analyst, randomUUID().slice(0, 8));
     const deliveries = await sys.db('webhook_deliveries').where({ session_id: id });
-    await Promise.all(deliveries.map((d) => sys.client.workflow.getHandle(webhookWorkflowId(d.id, 1)).result()));
+    await Promise.all(deliveries.map((d) => deliveryResult(sys.client, sys.db, d.id)));
     // Before: the decision deliveries and the receiver's echoes hold the correlation id.
     const echoes = await sys.db('webhook_attempts').whereIn('delivery_id', deliveries.map((d) => d.id)).pluck('response_body');
     expect(echoes.filter((b) => String(b).includes(markers.correlationId))).toHaveLength(2);

@@ -16,7 +16,8 @@ import { WebhookReceiver } from '../support/receiver';
 import { createSessionAt, sessionDeps } from '../support/sessions';
 import { apiWithoutTemporal, type ApiWithoutTemporal } from '../support/temporalDown';
 import { call, newOrganization, startSystem, TEST_METRICS_TOKEN, waitUntil, type TestSystem } from '../support/system';
-import { sessionEndDelivery } from '../support/webhooks';
+import { hasDeliveryWorkflow, sessionEndDelivery } from '../support/webhooks';
+import { recordAttempt, recordDelivery } from '../../src/webhooks/deliveries';
 
 // The reconciler (docs/reliability.md) on the dev server and PostgreSQL: workflows are
 // terminated by hand, starts never happen, re-arms are lost; one reconcile run, started
@@ -165,6 +166,8 @@ test('(c) a pending delivery whose workflow was terminated is resumed under the 
   const delivery = await sessionEndDelivery(sys.db, org.organizationId, session.id);
   const [first] = await receiver.waitForPath(path, 1);
   await waitUntil(() => sys.db('webhook_attempts').where({ delivery_id: delivery.id }), (rows) => rows.length === 1);
+  // Attempt 1 (the session's activity) failed, so the delivery's workflow took over the retries.
+  await waitUntil(() => hasDeliveryWorkflow(sys.client, delivery.id), (exists) => exists);
   // The delivery now waits an hour for its next attempt; its workflow is lost.
   await terminate(webhookWorkflowId(delivery.id, 1));
   up = true;
@@ -177,6 +180,38 @@ test('(c) a pending delivery whose workflow was terminated is resumed under the 
   expect(row.current_series).toBe(2);
   const resume = await sys.db('audit_events').where({ resource_id: delivery.id, action: 'webhook_delivery.resume' });
   expect(resume).toEqual([expect.objectContaining({ actor_type: 'system', actor_id: 'reconciler' })]);
+  expect(await reconcile([org.organizationId])).toMatchObject({ resumed: 0 });
+});
+
+test('(c) a delivery whose first attempt failed and whose workflow never started (a crash between the two) is resumed', async () => {
+  const org = await newOrganization(sys.db);
+  const path = `/first-failed-${org.organizationId}`;
+  await updateSettings(sys.db, org.organizationId, { sessionEndWebhookUrl: `${receiver.url}${path}` });
+  // What the session's `sendWebhook` activity leaves if the worker dies after attempt 1 and
+  // before the workflow start, and the activity is never retried (its workflow gone too).
+  const sessionId = randomUUID();
+  const delivery = await recordDelivery(sys.db, {
+    organizationId: org.organizationId,
+    event: 'session_end',
+    eventKey: `session_end:${sessionId}`,
+    sessionId,
+    analysisId: null,
+    payload: { sessionId, newStatus: 'verify' },
+  });
+  const at = new Date();
+  await recordAttempt(
+    sys.db,
+    { delivery_id: delivery.id, series: 1, attempt_no: 1, attempted_at: at, url: `${receiver.url}${path}`, outcome: 'failure', status_code: 500, duration_ms: 3, error: null, response_body: null },
+    'pending',
+    new Date(at.getTime() + 3_600_000),
+  );
+  expect(await hasDeliveryWorkflow(sys.client, delivery.id)).toBe(false);
+
+  expect(await reconcile([org.organizationId])).toMatchObject({ resumed: 1 });
+  const [received] = await receiver.waitForPath(path, 1);
+  expect(received.body).toBe(JSON.stringify({ sessionId, newStatus: 'verify' }));
+  const row = await waitUntil(() => sys.db('webhook_deliveries').where({ id: delivery.id }).first(), (r) => r.status === 'succeeded');
+  expect(row).toMatchObject({ current_series: 2, attempt_count: 2 });
   expect(await reconcile([org.organizationId])).toMatchObject({ resumed: 0 });
 });
 

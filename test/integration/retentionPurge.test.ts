@@ -1,6 +1,7 @@
 import { verifyLedger } from '../../src/audit/ledger';
-import { decideUpdate, sessionWorkflowId, stateQuery, webhookWorkflowId } from '../../workflows/definitions';
+import { decideUpdate, sessionWorkflowId, stateQuery } from '../../workflows/definitions';
 import { WebhookReceiver } from '../support/receiver';
+import { deliveryResult } from '../support/webhooks';
 import { waitUntil as pollUntil } from '../support/system';
 import { call, newOrganization, startSystem, TestSystem } from '../support/system';
 
@@ -76,7 +77,7 @@ test('after the deadline SQL holds no document bytes, metadata, results or perso
 
   // Both webhooks delivered before the purge.
   const state = await pollUntil(() => handle.query(stateQuery), (s) => s.webhookDeliveryIds.length === 2);
-  for (const id of state.webhookDeliveryIds) expect(await sys.client.workflow.getHandle(webhookWorkflowId(id, 1)).result()).toBe('succeeded');
+  for (const id of state.webhookDeliveryIds) expect(await deliveryResult(sys.client, sys.db, id)).toBe('succeeded');
 
   // The deadline: the workflow purges at createdAt + 1m and ends.
   const final = await handle.result();

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
-import { sessionWorkflowId, stateQuery, webhookWorkflowId } from '../../workflows/definitions';
+import { sessionWorkflowId, stateQuery } from '../../workflows/definitions';
 import { correlationIdHash } from '../../src/domain/correlationIdHash';
 import { readHistory, unencryptedPayloads } from '../support/history';
 import { WebhookReceiver } from '../support/receiver';
 import { call, newOrganization, startSystem, TEST_METRICS_TOKEN, TestSystem, waitUntil } from '../support/system';
+import { deliveryResult } from '../support/webhooks';
 
 // The product's whole path on the real Temporal dev server, PostgreSQL and an HTTP receiver:
 // REST → workflow → activities → signed webhook.
@@ -31,13 +32,13 @@ async function orgWithWebhook(path: string) {
   return org;
 }
 
-/** Waits for the session's session-end delivery workflow to finish; returns its delivery id. */
+/** Waits for the session's session-end delivery to end; returns its delivery id. */
 async function deliveryOf(sessionId: string): Promise<{ deliveryId: string; result: string }> {
   // The completion update returned once the verdict was stored; the dispatch follows at once.
   const handle = sys.client.workflow.getHandle(sessionWorkflowId(sessionId));
   const state = await waitUntil(() => handle.query(stateQuery), (s) => s.webhookDeliveryIds.length > 0);
   const [deliveryId] = state.webhookDeliveryIds;
-  const result = await sys.client.workflow.getHandle(webhookWorkflowId(deliveryId, 1)).result();
+  const result = await deliveryResult(sys.client, sys.db, deliveryId);
   return { deliveryId, result };
 }
 

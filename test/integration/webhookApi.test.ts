@@ -1,10 +1,10 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { webhookWorkflowId } from '../../workflows/definitions';
+import { sessionWorkflowId, webhookWorkflowId } from '../../workflows/definitions';
 import { WebhookReceiver } from '../support/receiver';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { EncryptionCodec } from '../../src/payloads/codec';
 import { addOperator, call, newOrganization, startSystem, TEST_AUDIT_KEY, TestSystem } from '../support/system';
-import { deliveryResult, sessionEndDelivery, verifyWithStandardWebhooks } from '../support/webhooks';
+import { deliveryResult, hasDeliveryWorkflow, sessionEndDelivery, verifyWithStandardWebhooks } from '../support/webhooks';
 import { activeWebhookSecrets, SECRET_OVERLAP_MS } from '../../src/settings/settings';
 import { deleteExpiredWebhookSecrets, rotateWebhookSecret } from '../../src/webhooks/secretRotation';
 
@@ -42,7 +42,7 @@ async function completedSession(org: Org): Promise<{ sessionId: string; delivery
   expect(created.status).toBe(201);
   expect((await call(sys.baseUrl, 'POST', `${new URL(created.body.link.url).pathname}/complete`)).status).toBe(202);
   const { id: deliveryId } = await sessionEndDelivery(sys.db, org.organizationId, created.body.id);
-  const result = await deliveryResult(sys.client, deliveryId);
+  const result = await deliveryResult(sys.client, sys.db, deliveryId);
   return { sessionId: created.body.id, deliveryId, result };
 }
 
@@ -153,6 +153,26 @@ test('the delivery log lists deliveries newest first with their attempts, filter
   expect((await call(sys.baseUrl, 'GET', '/v1/webhook-deliveries/not-a-uuid', { token: org.adminToken })).status).toBe(400);
 });
 
+test('a delivery that succeeds at its first attempt has no workflow of its own: the attempt is the session workflow\'s activity, with a summary', async () => {
+  const org = await orgWithWebhook('/at-once');
+  const { sessionId, deliveryId, result } = await completedSession(org);
+  expect(result).toBe('succeeded');
+  const log = await call(sys.baseUrl, 'GET', `/v1/webhook-deliveries/${deliveryId}`, { token: org.adminToken });
+  expect(log.body).toMatchObject({ status: 'succeeded', attemptCount: 1, series: 1, nextAttemptAt: null });
+  expect(log.body.attempts).toEqual([expect.objectContaining({ series: 1, attemptNo: 1, outcome: 'success', statusCode: 200 })]);
+  const [hook] = receiver.forPath('/at-once');
+  expect(hook.headers['webhook-id']).toBe(log.body.webhookId);
+  expect(await hasDeliveryWorkflow(sys.client, deliveryId)).toBe(false);
+
+  // In the Web UI the attempt is a step of `session-<id>`, named by its summary.
+  const codec = new EncryptionCodec(sys.keys);
+  const scheduled = ((await sys.client.workflow.getHandle(sessionWorkflowId(sessionId)).fetchHistory()).events ?? []).filter(
+    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'sendWebhook',
+  );
+  expect(scheduled).toHaveLength(1);
+  expect(defaultPayloadConverter.fromPayload(await codec.decodeOne(scheduled[0].userMetadata!.summary!))).toBe('session_end webhook: attempt 1');
+});
+
 test('a delivery that exhausts its retries is failed, visible in the log and audited once as a system action', async () => {
   const org = await orgWithWebhook('/exhaust');
   receiver.respond = (req) => (req.path === '/exhaust' ? { status: 500, body: 'nope' } : { status: 200 });
@@ -170,14 +190,15 @@ test('a delivery that exhausts its retries is failed, visible in the log and aud
   expect(events).toHaveLength(1);
   expect(events[0]).toMatchObject({ actor_type: 'system', actor_id: 'webhook-delivery', category: 'modification', resource_type: 'webhook_delivery', resource_id: deliveryId });
 
-  // What an operator finds in the Temporal Web UI: the delivery's own workflow, searchable by
-  // organization, with a summary, and a timeline whose steps say which attempt or wait they are.
+  // What an operator finds in the Temporal Web UI: attempt 1 was the session workflow's own
+  // activity; its failure started the delivery's workflow, searchable by organization, with a
+  // summary, and a timeline whose steps say which attempt or wait they are.
   const handle = sys.client.workflow.getHandle(webhookWorkflowId(deliveryId, 1));
   const described = await handle.describe();
   expect(described.type).toBe('webhookDelivery');
   expect(described.status.name).toBe('COMPLETED');
   expect((described.searchAttributes as Record<string, unknown[]>).OrganizationId).toEqual([org.organizationId]);
-  expect(await described.staticSummary()).toMatch(/^session_end webhook for session [0-9a-f-]{36}$/);
+  expect(await described.staticSummary()).toMatch(/^session_end webhook for session [0-9a-f-]{36}: retries after attempt 1$/);
   // Summaries go through the payload codec like every payload: decode them as the UI does.
   const codec = new EncryptionCodec(sys.keys);
   const summaries = await Promise.all(
@@ -186,7 +207,6 @@ test('a delivery that exhausts its retries is failed, visible in the log and aud
       .map(async (e) => defaultPayloadConverter.fromPayload(await codec.decodeOne(e.userMetadata!.summary!))),
   );
   expect(summaries).toEqual([
-    'attempt 1/4',
     'wait 1s before attempt 2',
     'attempt 2/4',
     'wait 1s before attempt 3',

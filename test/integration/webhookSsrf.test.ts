@@ -100,12 +100,12 @@ describe('at save time', () => {
 });
 
 describe('at delivery time, after DNS resolution', () => {
-  /** Completes a session and waits for its delivery workflow to end. */
+  /** Completes a session and waits for its delivery to end. */
   async function deliver(org: Awaited<ReturnType<typeof newOrganization>>) {
     const created = await call(sys.baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: {} });
     expect((await call(sys.baseUrl, 'POST', `${new URL(created.body.link.url).pathname}/complete`)).status).toBe(202);
     const delivery = await sessionEndDelivery(sys.db, org.organizationId, created.body.id);
-    const result = await deliveryResult(sys.client, delivery.id);
+    const result = await deliveryResult(sys.client, sys.db, delivery.id);
     const log = await call(sys.baseUrl, 'GET', `/v1/webhook-deliveries/${delivery.id}`, { token: org.adminToken });
     return { deliveryId: delivery.id as string, result, log: log.body };
   }

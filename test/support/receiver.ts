@@ -64,6 +64,20 @@ export class WebhookReceiver {
     return this.requests.filter((r) => r.path === path);
   }
 
+  /** Requests left hanging so far and not yet answered. */
+  get hangingCount(): number {
+    return this.hanging.size;
+  }
+
+  /** Answers every request left hanging with `status`. */
+  releaseHanging(status = 200): void {
+    for (const res of this.hanging) {
+      res.writeHead(status);
+      res.end('released');
+    }
+    this.hanging.clear();
+  }
+
   async stop(): Promise<void> {
     for (const res of this.hanging) res.destroy();
     this.server.closeAllConnections();

@@ -35,17 +35,32 @@ export async function sessionEndDelivery(db: Db, organizationId: string, session
 }
 
 /**
- * The result of a delivery's attempt series. The delivery row is written just before its
- * workflow starts, so a workflow not found yet is waited for briefly.
+ * How a delivery's attempt series ended. Series 1 of a session-end or decision event has a
+ * `webhook-<deliveryId>` workflow only when its first attempt (made by the session's or
+ * analysis's own activity) failed with retries left; a series that ended at that attempt is
+ * read from the delivery log. Nothing signals either moment to a client, so this polls briefly.
  */
-export async function deliveryResult(client: Client, deliveryId: string, series = 1, timeoutMs = 30_000): Promise<WebhookDeliveryResult> {
+export async function deliveryResult(client: Client, db: Db, deliveryId: string, series = 1, timeoutMs = 30_000): Promise<WebhookDeliveryResult> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       return await client.workflow.getHandle(webhookWorkflowId(deliveryId, series)).result();
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError) || Date.now() > deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    const row = await db<DeliveryRow>('webhook_deliveries').where({ id: deliveryId }).first();
+    if (row && row.current_series === series && row.status !== 'pending') return row.status;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Whether the delivery's attempt series has (or had) a `webhookDelivery` workflow. */
+export async function hasDeliveryWorkflow(client: Client, deliveryId: string, series = 1): Promise<boolean> {
+  try {
+    await client.workflow.getHandle(webhookWorkflowId(deliveryId, series)).describe();
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
   }
 }

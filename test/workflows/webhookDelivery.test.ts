@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WebhookVerificationError } from 'standardwebhooks';
-import { startDeliveryWorkflow } from '../../activities/webhooks';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createWebhookActivities, startDeliveryWorkflow, type InlineDeliveryResult } from '../../activities/webhooks';
+import { sendWebhookRequest } from '../../src/webhooks/sendWebhookRequest';
 import { verifyLedger } from '../../src/audit/ledger';
 import type { Db } from '../../src/db/knex';
 import { currentWebhookSecret, updateSettings } from '../../src/settings/settings';
@@ -137,6 +140,68 @@ test('a receiver that never succeeds gets 10 attempts over about three days, at 
   });
   expect(events[0].changes).toMatchObject({ status: { before: 'pending', after: 'failed' }, reason: 'exhausted', attempts: 10 });
   expect((await verifyLedger(db, config.AUDIT_HMAC_KEY, org.organizationId)).valid).toBe(true);
+});
+
+/**
+ * A session-end event as the patched session workflow sends it: its `sendWebhook` activity
+ * (the real one, in an activity context) records it and makes attempt 1 itself.
+ */
+async function sendInline(organizationId: string) {
+  const sessionId = randomUUID();
+  const now = new Date(await env.currentTimeMs());
+  const acts = createWebhookActivities({ db, temporal: env.client, send: sendWebhookRequest, config, clock: () => now });
+  const activityEnv = new MockActivityEnvironment({ taskQueue: config.TEMPORAL_TASK_QUEUE });
+  const delivery = {
+    organizationId,
+    event: 'session_end' as const,
+    eventKey: `session_end:${sessionId}`,
+    sessionId,
+    analysisId: null,
+    payload: { sessionId, newStatus: 'verify' },
+  };
+  const send = (): Promise<InlineDeliveryResult> => activityEnv.run(acts.sendWebhook, delivery);
+  const result = await send();
+  return { sessionId, result, send, handle: env.client.workflow.getHandle(webhookWorkflowId(result.deliveryId, 1)) };
+}
+
+test('after a failed inline first attempt the delivery workflow waits the first delay and goes on at attempt 2: the same 10 attempts at the schedule', async () => {
+  const org = await orgWithUrl('/inline-500');
+  receiver.respond = () => ({ status: 500, body: 'down' });
+  const before = receiver.forPath('/inline-500').length;
+
+  const { result, send, handle } = await sendInline(org.organizationId);
+  expect(result.outcome).toBe('retrying');
+  expect(await handle.result()).toBe('failed');
+  const view = (await getDeliveryView(db, org.organizationId, result.deliveryId))!;
+  expect(view).toMatchObject({ status: 'failed', attemptCount: 10, series: 1, nextAttemptAt: null });
+  expect(view.attempts.map((a) => [a.series, a.attemptNo, a.statusCode])).toEqual(Array.from({ length: 10 }, (_, i) => [1, i + 1, 500]));
+  expectGaps(gapsOf(view.attempts), SCHEDULE);
+  expect(receiver.forPath('/inline-500').length - before).toBe(10);
+  expect(new Set(receiver.forPath('/inline-500').slice(before).map((r) => r.headers['webhook-id']))).toEqual(new Set([view.webhookId]));
+  const timers = ((await handle.fetchHistory()).events ?? [])
+    .filter((e) => e.timerStartedEventAttributes)
+    .map((e) => Number(e.timerStartedEventAttributes!.startToFireTimeout!.seconds));
+  expect(timers).toEqual(SCHEDULE);
+  const exhausted = await db('audit_events').where({ organization_id: org.organizationId, resource_id: result.deliveryId });
+  expect(exhausted.map((e) => [e.action, e.changes.attempts])).toEqual([['webhook_delivery.exhausted', 10]]);
+
+  // The activity retried (a worker crash after its work): nothing is sent or started again.
+  expect(await send()).toEqual({ deliveryId: result.deliveryId, outcome: 'retrying' });
+  expect(receiver.forPath('/inline-500').length - before).toBe(10);
+});
+
+test('an inline first attempt answered 410 ends the delivery, audited, with no workflow; a retry of the activity sends nothing', async () => {
+  const org = await orgWithUrl('/inline-gone');
+  receiver.respond = () => ({ status: 410, body: 'endpoint removed' });
+  const before = receiver.forPath('/inline-gone').length;
+  const { result, send, handle } = await sendInline(org.organizationId);
+  expect(result.outcome).toBe('failed');
+  await expect(handle.describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  expect((await getDeliveryView(db, org.organizationId, result.deliveryId))!).toMatchObject({ status: 'failed', attemptCount: 1 });
+  expect(await send()).toEqual(result);
+  expect(receiver.forPath('/inline-gone').length - before).toBe(1);
+  const events = await db('audit_events').where({ organization_id: org.organizationId, resource_id: result.deliveryId });
+  expect(events.map((e) => e.action)).toEqual(['webhook_delivery.gone']);
 });
 
 test('Retry-After on 429 and 503 lengthens a wait but never shortens one', async () => {
