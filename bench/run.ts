@@ -238,7 +238,8 @@ async function main(): Promise<void> {
   const workerMetricsPort = await freePort();
   const cpuProfDir = CPU_PROF ? path.resolve(CPU_PROF) : undefined;
   const procs: Processes = {
-    worker: startNode('worker', 'worker.ts', { ...env, TEMPORAL_WORKER_METRICS_ADDRESS: `127.0.0.1:${workerMetricsPort}`, ...WORKER_ENV }, { logFile: path.join(LOG_DIR, 'worker.log'), cpuProfDir, ipc: true }),
+    // MALLOC_ARENA_MAX=2: as the product runs its worker (scripts/start.sh, docker-compose.yml).
+    worker: startNode('worker', 'worker.ts', { ...env, MALLOC_ARENA_MAX: '2', TEMPORAL_WORKER_METRICS_ADDRESS: `127.0.0.1:${workerMetricsPort}`, ...WORKER_ENV }, { logFile: path.join(LOG_DIR, 'worker.log'), cpuProfDir, ipc: true }),
     api: startNode('api', 'src/server.ts', env, { logFile: path.join(LOG_DIR, 'api.log'), cpuProfDir }),
     bare: startNode('bare-worker', 'bench/bare/worker.ts', env, { logFile: path.join(LOG_DIR, 'bare-worker.log') }),
   };
