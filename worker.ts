@@ -7,6 +7,7 @@ import { log } from './src/log';
 import { createWorker } from './src/temporal/worker';
 import { DataKeyStore, KEY_STORE_POOL_MAX, MasterKeys } from './src/payloads/keyStore';
 import { describePermanentFailure } from './src/domain/failures';
+import { answerMemoryRequests } from './src/temporal/workerMemory';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
   const keys = new DataKeyStore(keysDb, MasterKeys.fromConfig(config));
   const { worker, connection, client } = await createWorker({ config, db, keys });
   log.info('worker started', { taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE });
+  answerMemoryRequests(); // the benchmark's memory breakdown (docs/performance.md)
   try {
     await worker.run(); // resolves once a shutdown signal drained it
   } catch (err) {

@@ -6,7 +6,10 @@
 //
 // Flags: --sizes, --concurrency (lists), --journeys N (per run, default the size), --ledger-appends N (0 = skip), --ledger-concurrency,
 // --rearm-open false (skip the re-arm of all open sessions), --rearm N (also on N back-dated
-// sessions of another organization), --cpu-prof DIR, --out FILE.
+// sessions of another organization), --cpu-prof DIR, --out FILE,
+// --phases (which of bare-starts,bare-journeys,creates,journeys run; default all), --rest-seconds N
+// (the worker's memory is read after the creations' first tasks and again after N s at rest;
+// default 60), --worker-env 'K=V;K=V' (extra environment for the product's worker only).
 //
 // The run starts its own Temporal dev server and PostgreSQL database (test/support/globalSetup),
 // then the product's worker, the product's API and a bare worker as separate node processes;
@@ -33,7 +36,8 @@ import { createSessionAt, sessionDeps } from '../test/support/sessions';
 import { addOperator, call, newOrganization, TEST_AUDIT_KEY, TEST_PAYLOAD_MASTER_KEY } from '../test/support/system';
 import { dataConverter } from '../src/payloads/dataConverter';
 import { DataKeyStore, MasterKeys } from '../src/payloads/keyStore';
-import { freePort, procStats, startNode, waitFor, type NodeProcess, type ProcStats } from './lib/processes';
+import { askMemory, freePort, procStats, startNode, waitFor, type NodeProcess, type ProcStats } from './lib/processes';
+import { processSmaps } from './lib/memory';
 import { flag, numberList, percentiles, perSecond, pool, ratio } from './lib/stats';
 import { markdown } from './lib/report';
 import { sessionWorkflowId, stateQuery } from '../workflows/definitions';
@@ -51,6 +55,18 @@ const REARM_OPEN = flag(argv, 'rearm-open') !== 'false';
 /** N more sessions opened straight through the domain function (no HTTP), to measure the worker with many open. */
 const OPEN_DIRECT = numberList(argv, 'open-direct', [0])[0];
 const CPU_PROF = flag(argv, 'cpu-prof');
+const ALL_PHASES = ['bare-starts', 'bare-journeys', 'creates', 'journeys'] as const;
+type PhaseName = (typeof ALL_PHASES)[number];
+const PHASES = new Set((flag(argv, 'phases') ?? ALL_PHASES.join(',')).split(','));
+for (const p of PHASES) if (!(ALL_PHASES as readonly string[]).includes(p)) throw new Error(`--phases takes a list of ${ALL_PHASES.join(',')}, got ${p}`);
+const REST_SECONDS = numberList(argv, 'rest-seconds', [60])[0];
+/** Extra environment for the product's worker only, e.g. 'MALLOC_ARENA_MAX=2;NODE_OPTIONS=--max-old-space-size=256'. */
+const WORKER_ENV = Object.fromEntries(
+  (flag(argv, 'worker-env') ?? '')
+    .split(';')
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
 const OUT = flag(argv, 'out') ?? path.join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 const LOG_DIR = path.resolve('bench-results', 'logs');
 const PRODUCT_QUEUE = 'bench-product';
@@ -154,6 +170,20 @@ async function measured<T>(procs: Processes, phase: () => Promise<T>, label = ''
   return { value, ms, processes: { ...processes, retried503 } };
 }
 
+/** `measured`, or nothing when the phase is not among --phases (its figures come out null). */
+async function measuredPhase<T>(name: PhaseName, procs: Processes, phase: () => Promise<T>, label: string) {
+  if (!PHASES.has(name)) {
+    say(`skipping ${label} (--phases)`);
+    return { value: undefined, ms: NaN, processes: null };
+  }
+  return measured(procs, phase, label);
+}
+
+/** The worker's own memory breakdown (IPC, src/temporal/workerMemory.ts) and where its RSS is (smaps). */
+async function workerMemoryFigures(proc: NodeProcess) {
+  return { rssMb: procStats(proc.child.pid)?.rssMb ?? null, process: await askMemory(proc).catch((err: Error) => ({ error: err.message })), smaps: processSmaps(proc.child.pid) };
+}
+
 function selfStats(): ProcStats {
   const u = process.cpuUsage();
   return { rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), cpuSeconds: (u.user + u.system) / 1e6 };
@@ -209,7 +239,8 @@ async function main(): Promise<void> {
   const workerMetricsPort = await freePort();
   const cpuProfDir = CPU_PROF ? path.resolve(CPU_PROF) : undefined;
   const procs: Processes = {
-    worker: startNode('worker', 'worker.ts', { ...env, TEMPORAL_WORKER_METRICS_ADDRESS: `127.0.0.1:${workerMetricsPort}` }, { logFile: path.join(LOG_DIR, 'worker.log'), cpuProfDir }),
+    // MALLOC_ARENA_MAX=2: as the product runs its worker (scripts/start.sh, docker-compose.yml).
+    worker: startNode('worker', 'worker.ts', { ...env, MALLOC_ARENA_MAX: '2', TEMPORAL_WORKER_METRICS_ADDRESS: `127.0.0.1:${workerMetricsPort}`, ...WORKER_ENV }, { logFile: path.join(LOG_DIR, 'worker.log'), cpuProfDir, ipc: true }),
     api: startNode('api', 'src/server.ts', env, { logFile: path.join(LOG_DIR, 'api.log'), cpuProfDir }),
     bare: startNode('bare-worker', 'bench/bare/worker.ts', env, { logFile: path.join(LOG_DIR, 'bare-worker.log') }),
   };
@@ -275,7 +306,7 @@ async function main(): Promise<void> {
 
         say(`${size} sessions at ${concurrency}: bare starts`);
         const startMs: number[] = [];
-        const bareStarts = await measured(procs, () =>
+        const bareStarts = await measuredPhase('bare-starts', procs, () =>
           pool(size, concurrency, async (i) => {
             const t = performance.now();
             await client.workflow.start('bareJourney', { taskQueue: BARE_QUEUE, workflowId: `bare-open-${tag}-${i}`, args: [{ url: bareUrl, id: `open-${tag}-${i}` }] });
@@ -287,7 +318,7 @@ async function main(): Promise<void> {
         // As for the product below: the bare journeys must not queue behind the first tasks of
         // the workflows just started, so wait until the last one answers the SDK's built-in query.
         const bareDrainStart = performance.now();
-        await waitFor('the last bare workflow started to answer a query', async () => {
+        if (bareStarts.processes) await waitFor('the last bare workflow started to answer a query', async () => {
           await client.workflow.getHandle(`bare-open-${tag}-${size - 1}`).query('__stack_trace');
           return true;
         }, procs.bare, 1_800_000);
@@ -296,7 +327,7 @@ async function main(): Promise<void> {
 
         say(`${size} sessions at ${concurrency}: bare journeys`);
         const bareJourneyMs: number[] = [];
-        const bareJourneys = await measured(procs, () =>
+        const bareJourneys = await measuredPhase('bare-journeys', procs, () =>
           pool(journeys, concurrency, async (i) => {
             const t = performance.now();
             const id = `journey-${tag}-${i}`;
@@ -311,7 +342,8 @@ async function main(): Promise<void> {
         say(`${size} sessions at ${concurrency}: product creates`);
         const createOnlyMs: number[] = [];
         let lastCreated = '';
-        const productCreates = await measured(procs, () =>
+        const workerMemory: Record<string, unknown> = { beforeCreates: await workerMemoryFigures(procs.worker) };
+        const productCreates = await measuredPhase('creates', procs, () =>
           pool(size, concurrency, async (i) => {
             const t = performance.now();
             const res = await callAsCustomer(baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: { correlationId: `open-${tag}-${i}` }, headers: { 'idempotency-key': `open-${tag}-${i}` } });
@@ -321,21 +353,30 @@ async function main(): Promise<void> {
           }),
           'product creates',
         );
-        openProductSessions += size;
+        if (productCreates.processes) openProductSessions += size;
         // A creation answers once its workflow is started; its first task may still wait on the
         // task queue. Journeys measured on top of that backlog measure the backlog, so wait until
         // the last session created answers a query (tasks are served roughly in order).
         const drainStart = performance.now();
-        await waitFor('the last created session to answer a query', async () => {
+        if (productCreates.processes) await waitFor('the last created session to answer a query', async () => {
           await productClient.workflow.getHandle(sessionWorkflowId(lastCreated)).query(stateQuery);
           return true;
         }, procs.worker, 1_800_000);
         const firstTasksDrainedSeconds = +((performance.now() - drainStart) / 1000).toFixed(1);
         say(`${size} sessions at ${concurrency}: first workflow tasks drained ${firstTasksDrainedSeconds} s after the last creation`);
+        if (productCreates.processes) {
+          workerMemory.afterCreates = await workerMemoryFigures(procs.worker);
+          say(`${size} sessions at ${concurrency}: worker RSS ${JSON.stringify(workerMemory.afterCreates)}; ${REST_SECONDS} s at rest`);
+          await new Promise((resolve) => setTimeout(resolve, REST_SECONDS * 1000));
+          workerMemory.atRest = { seconds: REST_SECONDS, ...(await workerMemoryFigures(procs.worker)), stickyCache: await stickyCacheFigures(workerMetricsPort) };
+          say(`${size} sessions at ${concurrency}: worker at rest ${JSON.stringify(workerMemory.atRest)}`);
+          output.workerMemoryInProgress = workerMemory;
+          writeResult(output, cpuProfDir, false);
+        }
 
         say(`${size} sessions at ${concurrency}: product journeys (${openProductSessions} sessions already open)`);
         const steps = { create: [] as number[], openLink: [] as number[], analysis: [] as number[], complete: [] as number[], completionToWebhook: [] as number[], decision: [] as number[], decisionToWebhook: [] as number[], journey: [] as number[] };
-        const product = await measured(procs, () =>
+        const product = await measuredPhase('journeys', procs, () =>
           pool(journeys, concurrency, async (i) => {
             const t0 = performance.now();
             let t = t0;
@@ -373,7 +414,7 @@ async function main(): Promise<void> {
           }),
           'product journeys',
         );
-        productJourneys += journeys;
+        if (product.processes) productJourneys += journeys;
 
         const bareStartsPerSecond = perSecond(size, bareStarts.ms);
         const bareJourneysPerSecond = perSecond(journeys, bareJourneys.ms);
@@ -400,7 +441,9 @@ async function main(): Promise<void> {
           seconds: { bareStarts: +(bareStarts.ms / 1000).toFixed(1), bareJourneys: +(bareJourneys.ms / 1000).toFixed(1), productCreates: +(productCreates.ms / 1000).toFixed(1), productJourneys: +(product.ms / 1000).toFixed(1), firstTasksDrainedAfterCreates: firstTasksDrainedSeconds, bareFirstTasksDrainedAfterStarts: bareFirstTasksDrainedSeconds },
           processes: { bareStarts: bareStarts.processes, bareJourneys: bareJourneys.processes, productCreates: productCreates.processes, productJourneys: product.processes },
           openProductSessionsAfter: openProductSessions + productJourneys,
+          workerMemory,
         };
+        delete output.workerMemoryInProgress;
         runs.push(run);
         output.runs = runs;
         delete output.runInProgress;
@@ -430,7 +473,7 @@ async function main(): Promise<void> {
     output.noLoss = await noLossCounts(db, org.organizationId, receiver, { openSessions: openProductSessions, journeys: productJourneys });
     output.workerAfterAllRuns = {
       openSessionWorkflows: openProductSessions + productJourneys,
-      rssMb: procStats(procs.worker.child.pid)?.rssMb ?? null,
+      ...(await workerMemoryFigures(procs.worker)),
       stickyCache: await stickyCacheFigures(workerMetricsPort),
     };
 

@@ -251,7 +251,9 @@ say "reconciler schedule ready (every $RECONCILE_INTERVAL)"
 
 # --- worker + API ----------------------------------------------------------------------------
 ! tcp_open 127.0.0.1 "$PORT" || die "port $PORT is already in use; set PORT to another port"
-spawn worker "$TSX" worker.ts
+# glibc gives each thread that allocates its own malloc arena (SDK Core runs many): two arenas
+# hold the worker about 50 MB lower with the same work (docs/performance.md, "Worker memory").
+spawn worker env MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" "$TSX" worker.ts
 spawn api "$TSX" src/server.ts
 
 for i in $(seq 1 120); do

@@ -65,12 +65,12 @@ export interface NodeProcess {
  * Starts `node --import tsx <script>` from the project root with `env` added; its output goes
  * to `logFile`. With `cpuProfDir`, V8 writes a .cpuprofile there when the process exits.
  */
-export function startNode(name: string, script: string, env: Record<string, string>, opts: { logFile: string; cpuProfDir?: string }): NodeProcess {
+export function startNode(name: string, script: string, env: Record<string, string>, opts: { logFile: string; cpuProfDir?: string; ipc?: boolean }): NodeProcess {
   const nodeArgs = ['--import', 'tsx'];
   if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${path.join(opts.cpuProfDir, name)}`); // one file per thread
   fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
   const fd = fs.openSync(opts.logFile, 'w');
-  const child = spawn(process.execPath, [...nodeArgs, script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+  const child = spawn(process.execPath, [...nodeArgs, script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: opts.ipc ? ['ignore', fd, fd, 'ipc'] : ['ignore', fd, fd] });
   fs.closeSync(fd);
   const onExit = () => child.kill('SIGKILL');
   process.on('exit', onExit);
@@ -90,6 +90,27 @@ export function startNode(name: string, script: string, env: Record<string, stri
       clearTimeout(timer);
     },
   };
+}
+
+/** The worker's memory breakdown over its IPC channel (worker.ts answers `worker-memory`). */
+export function askMemory(proc: NodeProcess, timeoutMs = 10_000): Promise<unknown> {
+  const { child } = proc;
+  if (!child.connected) return Promise.reject(new Error(`${proc.name} has no IPC channel`));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.off('message', onMessage);
+      reject(new Error(`${proc.name} did not answer worker-memory within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onMessage = (msg: unknown) => {
+      const m = msg as { type?: string; memory?: unknown };
+      if (m?.type !== 'worker-memory') return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve(m.memory);
+    };
+    child.on('message', onMessage);
+    child.send({ type: 'worker-memory' });
+  });
 }
 
 export async function freePort(): Promise<number> {

@@ -28,6 +28,7 @@ export function markdown(result: Json): string {
   out.push('|---|---|---|---|---|---|');
   for (const r of result.runs ?? []) {
     for (const [phase, s] of Object.entries(r.processes as Record<string, Json>)) {
+      if (!s) continue; // not among --phases
       const c = s.cpuSeconds;
       const m = s.rssMb;
       out.push(`| ${r.sessions} at ${r.concurrency}: ${phase} (${r.seconds[phase]} s) | ${c.temporal} (${m.temporal}) | ${c.api} (${m.api}) | ${c.worker} (${m.worker}) | ${c.bareWorker} (${m.bareWorker}) | ${c.loadGenerator} (${m.loadGenerator}) |`);
@@ -42,6 +43,13 @@ export function markdown(result: Json): string {
     const w = result.workerAfterAllRuns;
     out.push('');
     out.push(`Worker after all runs: ${w.openSessionWorkflows} open session workflows, RSS ${w.rssMb} MB; sticky cache ${JSON.stringify(w.stickyCache)}.`);
+  }
+  for (const r of result.runs ?? []) {
+    const w = r.workerMemory;
+    if (!w?.atRest) continue;
+    const line = (label: string, m: Json) =>
+      m ? `${label}: RSS ${m.rssMb} MB (main-thread V8 heap ${m.process?.heapTotalMb ?? '?'} MB total / ${m.process?.heapUsedMb ?? '?'} used, external ${m.process?.externalMb ?? '?'}; smaps: file ${m.smaps?.fileMb}, [heap] ${m.smaps?.brkHeapMb}, ${m.smaps?.mallocArenas} malloc arenas ${m.smaps?.mallocArenasMb}, other anonymous ${m.smaps?.otherAnonMb})` : `${label}: —`;
+    out.push('', `Worker memory, ${r.sessions} at ${r.concurrency}: ${line('before the creations', w.beforeCreates)}; ${line('after them and their first tasks', w.afterCreates)}; ${line(`after ${w.atRest.seconds} s at rest`, w.atRest)}.`);
   }
   if (result.ledger) out.push('', `Ledger: ${result.ledger.appends} appends in one organization at ${result.ledger.concurrency}: ${result.ledger.appendsPerSecond}/s committed, all chained after ${result.ledger.allChainedMs ?? '–'} ms, p50/p95/p99 ${p(result.ledger.latencyMs)} ms, missing ${result.ledger.missing ?? '–'}, duplicated ${result.ledger.duplicated ?? '–'}, chain valid ${result.ledger.chainValid}.`);
   if (result.retentionRearmOfOpenSessions) {

@@ -14,10 +14,18 @@ import { LEDGER_SEQUENCER_OPTIONS, startLedgerSequencer } from '../audit/ledger'
 
 export const workflowsPath = path.resolve(__dirname, '../../workflows/index.ts');
 
+/**
+ * Modules evaluated once in the workflow thread's shared V8 context instead of once per workflow
+ * context (`preloadModules`): zod. Without it every workflow the worker creates or replays
+ * evaluates zod again, about 0.7 MB of V8 heap per workflow context
+ * (`node --expose-gc --import tsx bench/workflowContextHeap.ts`). See ./workflowPreload.ts.
+ */
+export const sharedWorkflowModules = [path.resolve(__dirname, 'workflowPreload.ts')];
+
 let cachedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** Bundling takes seconds; processes that build several workers (tests, bench) share one. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  cachedBundle ??= bundleWorkflowCode({ workflowsPath, failureConverterPath, logger: quietBundlerLogger });
+  cachedBundle ??= bundleWorkflowCode({ workflowsPath, failureConverterPath, preloadModules: sharedWorkflowModules, logger: quietBundlerLogger });
   return cachedBundle;
 }
 
