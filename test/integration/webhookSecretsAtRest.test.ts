@@ -38,7 +38,8 @@ test('migration 012 seals existing webhook secrets and drops the plaintext colum
     const id = randomUUID();
     await db('webhook_secrets').insert({ id, organization_id: organizationId, secret: plaintext });
 
-    await db.migrate.latest({ migrationSource });
+    // 012 alone (later migrations may not roll back), then its rollback below.
+    await db.migrate.up({ migrationSource });
     const columns = Object.keys(await db('webhook_secrets').columnInfo());
     expect(columns).not.toContain('secret');
     const row = await db('webhook_secrets').where({ id }).first();
