@@ -5,7 +5,7 @@ import type { Db } from '../db/knex';
 import { GENESIS_CHECKPOINT_HASH, signCheckpoint, type SignedCheckpoint, type SigningKey } from '../domain/ledgerCheckpoint';
 import { log } from '../log';
 import { recordDelivery } from '../webhooks/deliveries';
-import { chainAllPending, chainPending } from './ledger';
+import { chainAllPending, chainBeforeRead } from './ledger';
 import { startDeliveryWorkflow } from '../../activities/webhooks';
 
 // Signed checkpoints of each organization's ledger head (src/domain/ledgerCheckpoint.ts):
@@ -70,7 +70,7 @@ export async function listPublicKeys(db: Db, current: SigningKey | undefined) {
 export async function takeCheckpoint(deps: CheckpointDeps, organizationId: string): Promise<{ checkpoint: SignedCheckpoint & { id: string }; created: boolean } | null> {
   await registerSigningKey(deps.db, deps.key);
   // The head covers chained events only: chain what is committed first.
-  await chainPending(deps.db, deps.hmacKey, organizationId);
+  await chainBeforeRead(deps.db, deps.hmacKey, organizationId);
   const result = await deps.db.transaction(async (trx) => {
     const head = await trx('audit_heads').where({ organization_id: organizationId }).forUpdate().first('seq', 'hash');
     if (!head || Number(head.seq) === 0) return null;

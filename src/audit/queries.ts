@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { problems } from '../api/problem';
 import type { Db } from '../db/knex';
-import { appendAuditEvent, auditEventView, chainPending, verifyLedger, type AuditEventRow } from './ledger';
+import { appendAuditEvent, auditEventView, chainBeforeRead, chainPending, verifyLedger, type AuditEventRow } from './ledger';
 import type { AuditOrigin } from './origin';
 import { allCheckpoints } from './checkpoints';
 import { verifyCheckpoints, type SignedCheckpoint } from '../domain/ledgerCheckpoint';
@@ -57,7 +57,7 @@ export async function listAuditEvents(
   organizationId: string,
   q: AuditFilters & { limit: number; cursor?: string },
 ) {
-  await chainPending(db, hmacKey, organizationId);
+  await chainBeforeRead(db, hmacKey, organizationId);
   const query = filtered(db, organizationId, q);
   if (q.cursor) query.andWhere('seq', '<', decodeCursor(q.cursor));
   const rows: AuditEventRow[] = await query.orderBy('seq', 'desc').limit(q.limit + 1);
@@ -67,7 +67,7 @@ export async function listAuditEvents(
 }
 
 export async function getAuditEvent(db: Db, hmacKey: string, organizationId: string, id: string) {
-  await chainPending(db, hmacKey, organizationId);
+  await chainBeforeRead(db, hmacKey, organizationId);
   const row = await db<AuditEventRow>('audit_events').where({ organization_id: organizationId, id }).whereNotNull('seq').first();
   if (!row) throw problems.notFound('audit event');
   return auditEventView(row);
@@ -126,7 +126,7 @@ export async function recordAuditExport(
  * deleting the newest events is reported too (unless the head row was rewritten as well).
  */
 export async function verifyOrganizationLedger(db: Db, hmacKey: string, organizationId: string) {
-  await chainPending(db, hmacKey, organizationId);
+  await chainBeforeRead(db, hmacKey, organizationId);
   // Read first: every event up to the head's seq (and every checkpoint's) is committed by then.
   const head = await db('audit_heads').where({ organization_id: organizationId }).first('seq');
   const checkpoints = await allCheckpoints(db, organizationId);

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -130,6 +130,38 @@ test('the application role cannot UPDATE, DELETE or TRUNCATE the ledger, nor dis
   await expect(sys.db('audit_heads').where({ organization_id: org.organizationId }).update({ seq: 1 })).rejects.toThrow(/only moves forward/);
   await expect(sys.db.raw('ALTER TABLE audit_events DISABLE TRIGGER ALL')).rejects.toThrow(/must be owner/);
   await expect(sys.db.raw('ALTER TABLE audit_heads DISABLE TRIGGER ALL')).rejects.toThrow(/must be owner/);
+});
+
+test('an event the application role inserts already chained at the next seq: verify reports it as the first invalid one, no read fails', async () => {
+  const org = await newOrganization(sys.db);
+  await appendEvents(org, 3);
+  expect((await call(sys.baseUrl, 'GET', '/v1/audit-events/verify', { token: org.adminToken })).body).toMatchObject({ valid: true, checked: 3 });
+  // The role may INSERT: a row at seq 4, linked to seq 3, with a hash made up without the key.
+  const third = await sys.db('audit_events').where({ organization_id: org.organizationId, seq: 3 }).first('hash');
+  await sys.db('audit_events').insert({
+    id: randomUUID(),
+    organization_id: org.organizationId,
+    seq: 4,
+    occurred_at: new Date(),
+    actor_type: 'system',
+    actor_id: 'insider',
+    action: 'forged.event',
+    category: 'modification',
+    resource_type: 'thing',
+    resource_id: 'forged',
+    outcome: 'success',
+    prev_hash: third.hash,
+    hash: 'a'.repeat(64),
+  });
+  // An honest event after it cannot be chained at seq 4 (the sequencer's batch rolls back).
+  await appendEvents(org, 1);
+
+  const verified = await call(sys.baseUrl, 'GET', '/v1/audit-events/verify', { token: org.adminToken });
+  expect(verified.status).toBe(200);
+  expect(verified.body).toMatchObject({ valid: false, firstInvalidSeq: 4 });
+  const listed = await call(sys.baseUrl, 'GET', '/v1/audit-events', { token: org.adminToken });
+  expect(listed.status).toBe(200);
+  expect(listed.body.data.map((e: { seq: number }) => e.seq)).toEqual([4, 3, 2, 1]);
 });
 
 test('checkpoints are signed with Ed25519, listed, served with the public key, and sent as signed audit.checkpoint webhooks', async () => {
