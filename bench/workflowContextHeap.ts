@@ -6,12 +6,10 @@
 // creator in this process (no server, no activation) and prints the heap growth per context and
 // the modules each context evaluates for itself. Prints figures, never fails on them.
 import v8 from 'node:v8';
-import { TypedSearchAttributes } from '@temporalio/common';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { parseWorkflowCode } from '@temporalio/worker/lib/worker';
-import { ReusableVMWorkflowCreator } from '@temporalio/worker/lib/workflow/reusable-vm';
 import { failureConverterPath } from '../src/payloads/dataConverter';
 import { sharedWorkflowModules, workflowsPath } from '../src/temporal/worker';
+import { contextCreator, newWorkflowContext, ownModules } from '../test/support/workflowContexts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc --import tsx bench/workflowContextHeap.ts');
@@ -26,28 +24,13 @@ const N = Number(process.argv[2] ?? 200);
 
 async function measure(preloadModules: string[]) {
   const bundle = await bundleWorkflowCode({ workflowsPath, failureConverterPath, preloadModules, logger });
-  const creator = await ReusableVMWorkflowCreator.create(parseWorkflowCode(bundle.code), 5000, new Set<string>(), undefined);
+  const creator = await contextCreator(bundle.code);
   const before = usedMb();
   const held = [];
-  for (let i = 0; i < N; i++) {
-    const runId = `run-${preloadModules.length}-${i}`;
-    held.push(
-      await creator.createWorkflow({
-        info: {
-          workflowId: `session-${i}`, runId, workflowType: 'journeySession', searchAttributes: {}, typedSearchAttributes: new TypedSearchAttributes(),
-          taskQueue: 'q', namespace: 'default', firstExecutionRunId: runId, originalExecutionRunId: runId, startTime: new Date(), runStartTime: new Date(),
-          taskTimeoutMs: 10_000, attempt: 1, historyLength: 3, historySize: 0, continueAsNewSuggested: false, currentBuildId: '',
-          unsafe: { now: Date.now, isReplaying: false, isReplayingHistoryEvents: false, random: Math.random },
-        } as never,
-        randomnessSeed: [1, 2, 3, 4, 5, 6, 7, 8] as never,
-        now: Date.now(),
-        showStackTraceSources: false,
-      } as never),
-    );
-  }
+  for (let i = 0; i < N; i++) held.push(await newWorkflowContext(creator, `run-${preloadModules.length}-${i}`));
   const perContextKb = ((usedMb() - before) * 1024) / N;
-  const own = ((creator as unknown as { context: unknown }).context as { __TEMPORAL_ACTIVATOR__?: { moduleCache?: Map<string, unknown> } }).__TEMPORAL_ACTIVATOR__?.moduleCache;
-  return { preloadModules, perContextKb: Math.round(perContextKb * 10) / 10, modulesEvaluatedPerContext: own?.size ?? null, zodModulesPerContext: own ? [...own.keys()].filter((k) => k.includes('/zod/')).length : null };
+  const own = ownModules(creator);
+  return { preloadModules, perContextKb: Math.round(perContextKb * 10) / 10, modulesEvaluatedPerContext: own.length, zodModulesPerContext: own.filter((k) => k.includes('/zod/')).length };
 }
 
 async function main() {
