@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/knex';
 import { masterKeyId, newDataKey, open, parseKeyHex, seal } from '../domain/aesGcm';
 import { isTransientFailure } from '../domain/failures';
+import { BatchLoader } from './batchLoader';
 import { orgScope, scopeHintForWorkflowId, type KeyScope } from './scopes';
 
 export const KEY_CACHE_TTL_MS = 10_000;
@@ -27,6 +28,7 @@ export const KEY_STORE_POOL_MAX = 4;
 export const SHREDDED_KEY_LINGER_MS = 15 * 60_000;
 export const KEY_STALE_MAX_MS = 5 * 60_000;
 const KEY_CACHE_MAX = 2_000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Which organization a webhook delivery belongs to never changes: remembered longer. */
 const DELIVERY_ORG_TTL_MS = 60 * 60_000;
 
@@ -126,6 +128,13 @@ export class DataKeyStore {
   private readonly lingering: TtlCache<DataKey>;
   private readonly inflight = new Map<string, Promise<DataKey>>();
   private readonly deliveryScopes = new TtlCache<KeyScope>(KEY_CACHE_MAX, DELIVERY_ORG_TTL_MS);
+  // One query for all the keys looked up in the same turn (see BatchLoader).
+  private readonly rowsById = new BatchLoader<string, DataKeyRow>(async (ids) =>
+    new Map((await this.db<DataKeyRow>('data_keys').whereIn('id', ids)).map((r) => [r.id, r])),
+  );
+  private readonly rowsByScope = new BatchLoader<KeyScope, DataKeyRow>(async (scopes) =>
+    new Map((await this.db<DataKeyRow>('data_keys').whereIn('scope', scopes)).map((r) => [r.scope, r])),
+  );
 
   constructor(
     private readonly db: Db,
@@ -190,7 +199,7 @@ export class DataKeyStore {
   }
 
   private async lookUpKeyForScope(scope: KeyScope): Promise<DataKey> {
-    const found = await this.orStale(this.byScope, scope, () => this.db<DataKeyRow>('data_keys').where({ scope }).first());
+    const found = await this.orStale(this.byScope, scope, () => this.rowsByScope.load(scope));
     if (found && 'key' in found) return found; // stale: PostgreSQL unreachable
     let row = found;
     if (!row) {
@@ -217,7 +226,8 @@ export class DataKeyStore {
   }
 
   private async lookUpKeyById(id: string): Promise<DataKey> {
-    const row = /^[0-9a-f-]{36}$/i.test(id) ? await this.orStale(this.byId, id, () => this.db<DataKeyRow>('data_keys').where({ id }).first()) : undefined;
+    // Strictly a UUID: one malformed id in a batch would fail the whole batch's query.
+    const row = UUID.test(id) ? await this.orStale(this.byId, id, () => this.rowsById.load(id)) : undefined;
     if (row && 'key' in row) return row; // stale: PostgreSQL unreachable
     if (!row) throw new UnknownKeyError(id);
     if (!row.wrapped_key) throw new KeyDestroyedError(id, row.scope);
@@ -226,7 +236,8 @@ export class DataKeyStore {
 
   /** Which record a payload's key belongs to, and whether it still exists (codec server). */
   async describeKey(id: string): Promise<{ scope: KeyScope; organizationId: string | null; destroyed: boolean } | null> {
-    const row = /^[0-9a-f-]{36}$/i.test(id) ? await this.db<DataKeyRow>('data_keys').where({ id }).first('scope', 'wrapped_key') : undefined;
+    // Strictly a UUID: one malformed id in a batch would fail the whole batch's query.
+    const row = UUID.test(id) ? await this.db<DataKeyRow>('data_keys').where({ id }).first('scope', 'wrapped_key') : undefined;
     if (!row) return null;
     return { scope: row.scope, organizationId: await this.organizationOf(row.scope), destroyed: !row.wrapped_key };
   }
