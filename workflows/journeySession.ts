@@ -7,7 +7,6 @@ import {
   proxyLocalActivities,
   setCurrentDetails,
   setHandler,
-  upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { AiStatus } from '../src/domain/verdict';
@@ -32,6 +31,7 @@ import {
   drainLateDecisions,
   finishing,
   untilCancelled,
+  upsertChanged,
   lifecycleActivities as acts,
 } from './lifecycle';
 
@@ -105,7 +105,7 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
 
   const isOpen = (): boolean => state.status === 'created' || state.status === 'in_progress';
   const publish = (): void => {
-    upsertSearchAttributes([
+    upsertChanged([
       { key: SessionStatusKey, value: state.status },
       { key: Verdict, value: state.verdict },
       { key: LinkExpiresAt, value: new Date(expiresAtMs) },

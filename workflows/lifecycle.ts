@@ -10,10 +10,13 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
+  upsertSearchAttributes,
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { AuditActor, AuditContext } from '../src/audit/ledger';
 import {
@@ -72,6 +75,20 @@ export const PATCHES = {
    * the link expiry or the purge.
    */
   webhookInline: 'perf-webhook-inline',
+  /**
+   * A lighter journey on Temporal (issue 10), one patch for both changes because each patch a
+   * run takes costs a marker and an upsert of `TemporalChangeVersion` (SDK Core), a visibility
+   * write like any upsert:
+   *  - the analyst decision is recorded by a local activity, in the workflow task that takes it
+   *    (as the link opening and the completion are), not by an activity task: one activity
+   *    task and one workflow task fewer per decision; same activity, retries and idempotency key;
+   *  - search attributes are upserted only where they differ from what the workflow already has
+   *    (the start's, carried across continue-as-new, and its own upserts): none at the start
+   *    when the API set the same attributes (which pays for this patch's own upsert), none for a
+   *    transition that changes none.
+   * Taken at the workflow's first publish, so a new run's decisions find it already recorded.
+   */
+  light: 'perf-light-journey',
 } as const;
 
 /**
@@ -82,6 +99,18 @@ export const PATCHES = {
 export const lifecycleActivities = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/**
+ * The decision's recording as a local activity (PATCHES.light): the same timeouts and
+ * unbounded retries as `lifecycleActivities` (a transient database fault is retried until the
+ * database answers; a permanent one fails at once, see decisionFailure). Retries whose backoff
+ * passes 10 s wait on a workflow timer instead of holding the workflow task open.
+ */
+const decisionRecorder = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  localRetryThreshold: '10 seconds',
 });
 
 /**
@@ -271,7 +300,8 @@ export function decisionApplier(opts: {
       const request = { decision: item.decision, decisionKey: `${opts.subjectId}:${item.key}`, organizationId: opts.organizationId, scope: opts.scope };
       if (patched('erasure-decision-outbox')) {
         // The delivery row is written with the decision; only ids come back into the history.
-        const recorded = await lifecycleActivities.recordDecision({ ...request, outbox: true });
+        const recorder = patched(PATCHES.light) ? decisionRecorder : lifecycleActivities;
+        const recorded = await recorder.recordDecision({ ...request, outbox: true });
         outcome = recorded.outcome;
         if (outcome.accepted && outcome.changed) opts.onChanged?.(outcome);
         if (recorded.deliveryId) {
@@ -299,6 +329,29 @@ export function decisionApplier(opts: {
     }
     item.reply?.(outcome);
   };
+}
+
+const comparable = (v: unknown): unknown => {
+  if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) return null;
+  if (v instanceof Date) return `date:${v.getTime()}`;
+  return Array.isArray(v) ? JSON.stringify(v.map(comparable)) : v;
+};
+
+/**
+ * Upserts the given search attributes. With PATCHES.light, only those whose value differs
+ * from the workflow's current ones (`workflowInfo().typedSearchAttributes`: the start's, or
+ * the previous run's across continue-as-new, merged with this run's upserts), and no command
+ * at all when none differs: what the Temporal UI shows is the same, with fewer visibility
+ * writes. A null value (unset) equals an attribute never set.
+ */
+export function upsertChanged(pairs: SearchAttributeUpdatePair[]): void {
+  if (!patched(PATCHES.light)) {
+    upsertSearchAttributes(pairs);
+    return;
+  }
+  const current = workflowInfo().typedSearchAttributes;
+  const changed = pairs.filter(({ key, value }) => comparable(current.get(key)) !== comparable(value));
+  if (changed.length > 0) upsertSearchAttributes(changed);
 }
 
 export const msUntil = (iso: string | null): number | undefined =>

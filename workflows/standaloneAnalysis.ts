@@ -1,4 +1,4 @@
-import { allHandlersFinished, condition, continueAsNew, patched, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, patched, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import { CorrelationId, PurgeAt } from '../src/temporal/searchAttributes';
 import { StandaloneAnalysisInput, StandaloneAnalysisState, analysisStateQuery } from './definitions';
 import {
@@ -13,6 +13,7 @@ import {
   drainLateDecisions,
   finishing,
   untilCancelled,
+  upsertChanged,
   lifecycleActivities as acts,
 } from './lifecycle';
 
@@ -53,7 +54,7 @@ export async function standaloneAnalysis(input: StandaloneAnalysisInput): Promis
   const erasure = new Erasure(() => state.purgedAt);
 
   const publish = (): void => {
-    upsertSearchAttributes([
+    upsertChanged([
       { key: PurgeAt, value: state.purgeAt ? new Date(state.purgeAt) : null },
       // The customer's reference (as a keyed hash) goes with the record, as for sessions.
       ...(state.status === 'purged' && patched('erasure-standalone-clears-correlation-id') ? [{ key: CorrelationId, value: null }] : []),
