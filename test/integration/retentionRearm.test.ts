@@ -112,7 +112,9 @@ test('shortening retention on 1,000 open sessions purges exactly the overdue one
     // Say why the last ones did not move (decoded), not only how many.
     const stuck = await sys.db('sessions').where({ organization_id: org.organizationId }).whereNot({ status: 'purged' }).whereIn('id', overdue.map((s) => s.id)).limit(3).pluck('id');
     const why = await Promise.all(stuck.map((id: string) => whyStuck(sys.client, sessionWorkflowId(id), sys.keys)));
-    throw new Error(`${(err as Error).message}\nstuck: ${JSON.stringify(why, null, 1)}`);
+    // And the worker's side: a worker that stopped polling, or slots all held, is not a workflow's fault.
+    const worker = sys.worker.getStatus();
+    throw new Error(`${(err as Error).message}\nworker: ${JSON.stringify(worker)}\nstuck: ${JSON.stringify(why, null, 1)}`);
   });
   const allPurgedMs = Date.now() - t;
   const rearm = await rearmResult(org.organizationId, revision);

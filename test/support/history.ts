@@ -134,7 +134,11 @@ export async function whyStuck(client: Client, workflowId: string, keys: DataKey
       lastFailure: a.lastFailure?.message,
     }));
     const lastEvents = (await handle.fetchHistory()).events!.slice(-5).map((e) => `${e.eventId}:${temporal.api.enums.v1.EventType[e.eventType ?? 0]}`);
-    return { workflowId, status: status.name, pending, lastEvents, taskFailures };
+    // A workflow task that keeps failing or timing out is retried without new events (a
+    // transient task, backed off by the server): only describe shows its attempt.
+    const task = raw.pendingWorkflowTask;
+    const workflowTask = task && { state: task.state, attempt: task.attempt, scheduled: task.scheduledTime, started: task.startedTime };
+    return { workflowId, status: status.name, pending, workflowTask, lastEvents, taskFailures };
   } catch (err) {
     return { workflowId, error: (err as Error).message };
   }
