@@ -10,18 +10,23 @@ import { TEST_PAYLOAD_MASTER_KEY } from '../support/system';
 // pool queued past the pool's deadline on a loaded host and failed whole workflow tasks; the
 // lookups of one turn now share a query.
 let db: Db;
+// The keys are made beforehand through a pool of their own that waits as long as it takes:
+// a thousand creations at once are this test's setup, not what it is about.
+let setupDb: Db;
 const statements: string[] = [];
 beforeAll(() => {
   db = createDb(process.env.DATABASE_URL!, { max: KEY_STORE_POOL_MAX });
   db.on('query', (q: { sql: string }) => statements.push(q.sql));
+  setupDb = createDb(process.env.DATABASE_URL!, { max: KEY_STORE_POOL_MAX }, { acquireTimeoutMs: 300_000 });
 });
 afterAll(async () => {
   await db?.destroy();
+  await setupDb?.destroy();
 });
 
 test('a thousand payloads under a thousand uncached keys decode with a handful of key queries', async () => {
   const master = new MasterKeys(TEST_PAYLOAD_MASTER_KEY);
-  const writer = new EncryptionCodec(new DataKeyStore(db, master));
+  const writer = new EncryptionCodec(new DataKeyStore(setupDb, master));
   const scopes = Array.from({ length: 1000 }, () => sessionScope(randomUUID()));
   const workflowIds = scopes.map((s) => `session-${s.slice('session:'.length)}`);
   const sealed = await Promise.all(
