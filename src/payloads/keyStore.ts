@@ -236,7 +236,7 @@ export class DataKeyStore {
 
   /** Which record a payload's key belongs to, and whether it still exists (codec server). */
   async describeKey(id: string): Promise<{ scope: KeyScope; organizationId: string | null; destroyed: boolean } | null> {
-    // Strictly a UUID: one malformed id in a batch would fail the whole batch's query.
+    // Strictly a UUID, as for lookups: anything else names no key (and is no query for the uuid column).
     const row = UUID.test(id) ? await this.db<DataKeyRow>('data_keys').where({ id }).first('scope', 'wrapped_key') : undefined;
     if (!row) return null;
     return { scope: row.scope, organizationId: await this.organizationOf(row.scope), destroyed: !row.wrapped_key };
