@@ -8,8 +8,13 @@
  * out, and Temporal's backoff of repeated task attempts held those workflows for minutes.
  * One `WHERE id IN (…)` per turn costs one round trip for all of them.
  */
+interface Waiter<V> {
+  resolve: (value: V | undefined) => void;
+  reject: (err: unknown) => void;
+}
+
 export class BatchLoader<K, V> {
-  private pending = new Map<K, Array<{ resolve: (v: V | undefined) => void; reject: (err: unknown) => void }>>();
+  private pending = new Map<K, Waiter<V>[]>();
   private scheduled = false;
 
   constructor(
@@ -37,7 +42,7 @@ export class BatchLoader<K, V> {
     const keys = [...batch.keys()];
     for (let i = 0; i < keys.length; i += this.maxBatch) {
       const slice = keys.slice(i, i + this.maxBatch);
-      const settle = (each: (w: { resolve: (v: V | undefined) => void; reject: (err: unknown) => void }, k: K) => void) => {
+      const settle = (each: (w: Waiter<V>, k: K) => void) => {
         for (const k of slice) for (const w of batch.get(k)!) each(w, k);
       };
       // A loader that throws synchronously rejects its batch like one that rejects.
