@@ -405,7 +405,8 @@ async function main(): Promise<void> {
             const sessionEnd = await sessionEnds.wait(sessionId);
             steps.completionToWebhook.push(sessionEnd.at - (performance.timeOrigin + t));
             t = performance.now();
-            const decided = await callAsCustomer(baseUrl, 'POST', `/v1/analyses/${analysis.body.id}/decision`, { token: analyst.token, body: { newStatus: 'user_rejected' } });
+            // The same key on every retry: a decision whose 503 went through anyway is not recorded twice.
+            const decided = await callAsCustomer(baseUrl, 'POST', `/v1/analyses/${analysis.body.id}/decision`, { token: analyst.token, body: { newStatus: 'user_rejected' }, headers: { 'idempotency-key': `decision-${tag}-${i}` } });
             if (decided.status !== 200) throw new Error(`decision answered ${decided.status}: ${JSON.stringify(decided.body)}`);
             lap(steps.decision);
             const decision = await decisions.wait(analysis.body.id as string);

@@ -1,4 +1,5 @@
 import { correlationIdHash } from '../domain/correlationIdHash';
+import { decisionRequestIds } from '../domain/decisionRequestId';
 import { randomUUID } from 'node:crypto';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { log } from '../log';
@@ -231,8 +232,14 @@ export async function decideAnalysis(
   caller: Caller,
   analysisId: string,
   body: { newStatus: 'user_approved' | 'user_rejected'; comment?: string },
+  options: { idempotencyKey?: string } = {},
 ) {
   const analysis = await findAnalysis(deps.db, caller.organizationId, analysisId);
+  // With a key, a retry is the same update (Temporal answers it with the first outcome) and
+  // the same comment row; without one, each request is a decision of its own.
+  const ids = options.idempotencyKey === undefined
+    ? undefined
+    : decisionRequestIds(deps.auditKey, { organizationId: caller.organizationId, analysisId, idempotencyKey: options.idempotencyKey, body });
   if (analysis.status === 'purged') throw problems.gone('this analysis was purged');
   if (analysis.session_id) {
     const session = await deps.db('sessions').where({ id: analysis.session_id }).first('status');
@@ -242,7 +249,7 @@ export async function decideAnalysis(
   // The comment may hold personal data: it stays in PostgreSQL (purged with the analysis); only its id travels.
   let commentId: string | undefined;
   if (body.comment) {
-    const id = randomUUID();
+    const id = ids?.commentId ?? randomUUID();
     // Share-locked with the status re-checked (the purge locks session and analyses FOR
     // UPDATE, in that order): a comment never lands in an analysis already purged.
     await deps.db.transaction(async (trx) => {
@@ -252,13 +259,14 @@ export async function decideAnalysis(
       }
       const locked = await trx('analyses').where({ id: analysisId }).forShare().first('status');
       if (!locked || locked.status === 'purged') throw problems.gone('this analysis was purged');
-      await trx('decision_comments').insert({ id, organization_id: caller.organizationId, analysis_id: analysisId, comment: body.comment });
+      await trx('decision_comments').insert({ id, organization_id: caller.organizationId, analysis_id: analysisId, comment: body.comment }).onConflict('id').ignore();
     });
     commentId = id;
   }
   const workflowId = analysis.session_id ? sessionWorkflowId(analysis.session_id) : analysisWorkflowId(analysisId);
   try {
     const outcome = await withCallDeadline(deps.temporal, () => deps.temporal.workflow.getHandle(workflowId).executeUpdate(decideUpdate, {
+      ...(ids ? { updateId: ids.updateId } : {}),
       args: [
         {
           analysisId,

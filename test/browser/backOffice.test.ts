@@ -120,8 +120,11 @@ describeWithChromium('back office in Chromium', () => {
     await waitForText(page.locator('#review-detail'), 'completed');
     await page.getByLabel('Comment (recorded with the decision)').fill('document checked by hand');
     await screenshot(page, 'tab-review');
+    const decisionRequest = page.waitForRequest((r) => r.url().endsWith(`/v1/analyses/${analysis.body.id}/decision`));
     await page.getByRole('button', { name: 'Approve' }).click();
     await waitForText(page.locator('#decision-status'), 'user_approved');
+    // Sent with a key of its form: clicking again after a 503 would not record a second decision.
+    expect((await decisionRequest).headers()['idempotency-key']).toMatch(/^[0-9a-f]{32}$/);
 
     const [hook] = await receiver.waitForPath('/decision');
     expect(JSON.parse(hook.body)).toEqual({

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import { chainPending } from '../../src/audit/ledger';
+import { setStartDeadline } from '../../src/temporal/deadlines';
 import { sessionWorkflowId } from '../../workflows/definitions';
 import { readHistory, unencryptedPayloads } from '../support/history';
 import { WebhookReceiver } from '../support/receiver';
@@ -13,6 +14,8 @@ import { deliveryResult, hasDeliveryWorkflow, sessionEndDelivery } from '../supp
 let sys: TestSystem;
 let receiver: WebhookReceiver;
 let injectedFailures = 0;
+/** While set, recording a decision waits for it: the API's wait for the update runs out first. */
+let decisionsHeld: Promise<void> | null = null;
 
 beforeAll(async () => {
   receiver = await new WebhookReceiver().start();
@@ -24,6 +27,7 @@ beforeAll(async () => {
       wrapActivities: (acts) => ({
         ...acts,
         recordDecision: async (input) => {
+          await decisionsHeld;
           const result = await acts.recordDecision(input);
           if (injectedFailures > 0) {
             injectedFailures--;
@@ -212,6 +216,50 @@ test('a decision activity retried after a crash leaves one ledger event and one 
   await chainPending(sys.db, sys.config.AUDIT_HMAC_KEY, org.organizationId);
   const seqs = (await sys.db('audit_events').where({ organization_id: org.organizationId }).orderBy('seq').pluck('seq')).map(Number);
   expect(seqs).toEqual(seqs.map((_s, i) => i + 1));
+});
+
+test('a decision retried with its Idempotency-Key after a 503 is recorded once, and the retry answers with the first outcome', async () => {
+  const { org, analysis, link } = await completedSessionWithAnalysis('/retried');
+  expect((await call(sys.baseUrl, 'POST', `${link}/complete`)).status).toBe(202);
+  const analyst = await addOperator(sys.db, org.organizationId, 'analyst');
+  const path = `/v1/analyses/${analysis.id}/decision`;
+  const request = { token: analyst.token, body: { newStatus: 'user_rejected', comment: 'selfie does not match' }, headers: { 'idempotency-key': 'click-1' } };
+
+  // The recording waits until the API has given up on the update (a short deadline for this
+  // one request): the analyst gets a 503, yet the decision is on its way in the workflow.
+  let release!: () => void;
+  decisionsHeld = new Promise((resolve) => (release = resolve));
+  setStartDeadline(sys.client, 1_000);
+  let first: Awaited<ReturnType<typeof call>>;
+  try {
+    first = await call(sys.baseUrl, 'POST', path, request);
+  } finally {
+    setStartDeadline(sys.client, Number(sys.config.TEMPORAL_START_DEADLINE_MS));
+    release();
+    decisionsHeld = null;
+  }
+  expect(first.status).toBe(503);
+  await waitUntil(() => decisionEvents(org.organizationId), (events) => events.length > 0);
+
+  // The analyst retries: the same update, answered with the outcome the first one had.
+  const retry = await call(sys.baseUrl, 'POST', path, request);
+  expect(retry.status).toBe(200);
+  const [event] = await decisionEvents(org.organizationId);
+  expect(retry.body).toEqual({ analysisId: analysis.id, newStatus: 'user_rejected', decidedAt: event.occurred_at.toISOString(), decidedBy: analyst.id });
+  // Once answered, the key replays the stored response.
+  const replay = await call(sys.baseUrl, 'POST', path, request);
+  expect([replay.status, replay.headers.get('idempotent-replayed'), replay.body]).toEqual([200, 'true', retry.body]);
+  // The same key for another decision, or for another analysis, is refused.
+  expect((await call(sys.baseUrl, 'POST', path, { ...request, body: { newStatus: 'user_approved' } })).status).toBe(422);
+  const otherSession = await call(sys.baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: { correlationId: 'TEST-654321' } });
+  const otherAnalysis = await call(sys.baseUrl, 'POST', `/v1/sessions/${otherSession.body.id}/analyses`, { token: org.apiKey, body: { kind: 'id_document', status: 'verify' } });
+  expect((await call(sys.baseUrl, 'POST', `/v1/analyses/${otherAnalysis.body.id}/decision`, request)).status).toBe(422);
+
+  await receiver.waitForPath('/retried');
+  expect(await decisionEvents(org.organizationId)).toHaveLength(1);
+  expect(await sys.db('decision_comments').where({ analysis_id: analysis.id }).pluck('comment')).toEqual(['selfie does not match']);
+  const hooks = await sys.db('webhook_deliveries').where({ organization_id: org.organizationId, event: 'decision' });
+  expect(hooks).toHaveLength(1);
 });
 
 test('roles and organizations: auditor 403, another organization 404, unknown analysis 404', async () => {

@@ -113,8 +113,8 @@ export function apiRoutes(bounds: RegistryBounds = { linkExpiryMin: '1m', retent
     },
     {
       method: 'post', path: '/v1/analyses/:id/decision', tag: 'Analyses', summary: "An analyst's decision",
-      description: 'Sent to the workflow as the `analystDecision` update; recorded in the ledger; a changed status sends the decision webhook.',
-      callers: ['admin', 'analyst'], params: idParam, body: decisionSchema, bodyRequired: true,
+      description: 'Sent to the workflow as the `analystDecision` update; recorded in the ledger; a changed status sends the decision webhook. With an `Idempotency-Key`, a retry (after a 503, say) is the same decision: it is recorded once and answers with the first outcome.',
+      callers: ['admin', 'analyst'], params: idParam, body: decisionSchema, bodyRequired: true, idempotencyKey: true,
       responses: { 200: ok('the decision', R.decisionResponse) },
     },
     // --- documents -----------------------------------------------------------------------------

@@ -36,9 +36,19 @@ export function analysisRoutes(deps: AppDeps): Router {
 
   r.post('/v1/analyses/:id/decision', requireAuth(deps.db, { roles: ['admin', 'analyst'] }), async (req, res) => {
     const { id } = parseOrThrow(idParam, req.params, 'params');
-    const body = parseOrThrow(decisionSchema, req.body);
-    const { changed: _changed, ...decision } = await decideAnalysis(deps.analyses, auditFrom(req, res), id, body);
-    res.json(decision);
+    const caller = auditFrom(req, res);
+    const key = req.get('idempotency-key');
+    // The analysis is part of the request: one key used for two analyses is refused (422).
+    const result = await withIdempotency(
+      deps.db,
+      { organizationId: caller.organizationId, route: 'POST /v1/analyses/:id/decision', key, body: { analysisId: id, body: req.body } },
+      async () => {
+        const body = parseOrThrow(decisionSchema, req.body);
+        const { changed: _changed, ...decision } = await decideAnalysis(deps.analyses, caller, id, body, { idempotencyKey: key });
+        return { status: 200, body: decision };
+      },
+    );
+    replyIdempotent(res, result);
   });
 
   return r;

@@ -30,8 +30,8 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ''}` };
+async function api(method, path, body, extraHeaders = {}) {
+  const headers = { ...extraHeaders, Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ''}` };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'omit', cache: 'no-store' });
   const text = await res.text();
@@ -432,9 +432,11 @@ async function showAnalysis(id) {
     );
   }
   if (canDecide && analysis.status === 'verify') {
+    // One key per form: clicking again after an error (a 503 whose decision went through
+    // anyway) retries the same decision instead of recording a second one.
     const form = el(
       'form',
-      { id: 'decision-form', novalidate: true },
+      { id: 'decision-form', novalidate: true, 'data-idempotency-key': randomKey() },
       el('label', { for: 'decision-comment' }, 'Comment (recorded with the decision)'),
       el('textarea', { id: 'decision-comment', rows: '3', maxlength: '5000' }),
       el('p', { id: 'decision-error', class: 'field-error', role: 'alert' }),
@@ -449,12 +451,15 @@ async function showAnalysis(id) {
   detail.replaceChildren(...parts);
 }
 
+// getRandomValues, not randomUUID: the latter exists only in secure contexts.
+const randomKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+
 async function decide(analysisId, newStatus) {
   const comment = $('#decision-comment').value.trim();
   $('#decision-error').textContent = '';
   for (const b of $$('#decision-form button')) b.disabled = true;
   try {
-    const d = await api('POST', `/v1/analyses/${analysisId}/decision`, { newStatus, ...(comment ? { comment } : {}) });
+    const d = await api('POST', `/v1/analyses/${analysisId}/decision`, { newStatus, ...(comment ? { comment } : {}) }, { 'Idempotency-Key': $('#decision-form').dataset.idempotencyKey });
     $('#decision-status').textContent = `Decision recorded: ${d.newStatus} at ${fmtTime(d.decidedAt)}. The decision webhook is on its way.`;
     await loadReview();
   } catch (err) {
