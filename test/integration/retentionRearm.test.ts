@@ -13,7 +13,7 @@ import {
 import { waitUntil as pollUntil } from '../support/system';
 import { whyStuck } from '../support/history';
 import { createSessionAt, sessionDeps } from '../support/sessions';
-import { call, newOrganization, startSystem, TestSystem } from '../support/system';
+import { call, callRetrying503, newOrganization, startSystem, TestSystem } from '../support/system';
 
 // A change of dataRetention through PATCH reaches every open workflow of the organization, on
 // the dev server and PostgreSQL (floor lowered to one minute by configuration).
@@ -181,7 +181,10 @@ test('lengthening postpones, null keeps, and successive quick changes end on the
 
 test('sessions created while retention changes all end up with the new value', async () => {
   const org = await orgWithRetention('4d');
-  const creations = Array.from({ length: 40 }, () => call(sys.baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: {} }));
+  // Forty at once can meet a busy pool on a loaded machine: retried like a client, same key.
+  const creations = Array.from({ length: 40 }, (_, i) =>
+    callRetrying503(sys.baseUrl, 'POST', '/v1/sessions', { token: org.apiKey, body: {}, headers: { 'idempotency-key': `during-change-${i}` } }),
+  );
   const patch = patchRetention(org, '7d');
   const created = await Promise.all(creations);
   const revision = await patch;

@@ -168,6 +168,19 @@ export async function call(
   return answer;
 }
 
+/**
+ * `call` as a careful client makes it: a 503 (the database or Temporal busy on a loaded
+ * machine) is retried after its Retry-After (at most 1 s), a few times. A POST retried this way
+ * must carry an Idempotency-Key, as the API asks of clients.
+ */
+export async function callRetrying503(...args: Parameters<typeof call>): ReturnType<typeof call> {
+  for (let attempt = 1; ; attempt++) {
+    const answer = await call(...args);
+    if (answer.status !== 503 || attempt >= 10) return answer;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(1, Number(answer.headers.get('retry-after') ?? 1)) * 1000));
+  }
+}
+
 /** The time-skipping server starts without our custom search attributes: register them. */
 export async function registerTestSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
