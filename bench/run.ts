@@ -40,7 +40,7 @@ import { askMemory, freePort, procStats, startNode, waitFor, type NodeProcess, t
 import { processSmaps } from './lib/memory';
 import { flag, numberList, percentiles, perSecond, pool, ratio } from './lib/stats';
 import { markdown } from './lib/report';
-import { diagnoseWorkflow, workerTaskFigures } from './lib/diagnose';
+import { diagnoseWorkflow, workerTaskFigures, workflowBacklog } from './lib/diagnose';
 import { sessionWorkflowId, stateQuery } from '../workflows/definitions';
 
 const argv = process.argv.slice(2);
@@ -352,10 +352,13 @@ async function main(): Promise<void> {
         // As for the product below: the bare journeys must not queue behind the first tasks of
         // the workflows just started, so wait until the last one answers the SDK's built-in query.
         const bareDrainStart = performance.now();
-        if (bareStarts.processes) await waitFor('the last bare workflow started to answer a query', async () => {
-          await client.workflow.getHandle(`bare-open-${tag}-${size - 1}`).query('__stack_trace');
-          return true;
-        }, procs.bare, 1_800_000);
+        if (bareStarts.processes) {
+          await waitFor('the last bare workflow started to answer a query', async () => {
+            await client.workflow.getHandle(`bare-open-${tag}-${size - 1}`).query('__stack_trace');
+            return true;
+          }, procs.bare, 1_800_000);
+          await waitFor('the bare task queue backlog to empty', async () => (await workflowBacklog(client, BARE_QUEUE)).count === 0, procs.bare, 1_800_000);
+        }
         const bareFirstTasksDrainedSeconds = +((performance.now() - bareDrainStart) / 1000).toFixed(1);
         say(`${size} sessions at ${concurrency}: bare first workflow tasks drained ${bareFirstTasksDrainedSeconds} s after the last start`);
 
@@ -389,13 +392,22 @@ async function main(): Promise<void> {
         );
         if (productCreates.processes) openProductSessions += size;
         // A creation answers once its workflow is started; its first task may still wait on the
-        // task queue. Journeys measured on top of that backlog measure the backlog, so wait until
-        // the last session created answers a query (tasks are served roughly in order).
+        // task queue. Journeys measured on top of that backlog measure the backlog (and their
+        // openings wait behind it: run 12's 503s, docs/performance.md run 14), so wait until the
+        // last session created answers a query and then until the queue's backlog is empty. The
+        // first alone is not enough: the task queue's partitions serve tasks out of order, and
+        // run 14 found hundreds of first tasks, minutes old, still queued when it passed.
         const drainStart = performance.now();
-        if (productCreates.processes) await waitFor('the last created session to answer a query', async () => {
-          await productClient.workflow.getHandle(sessionWorkflowId(lastCreated)).query(stateQuery);
-          return true;
-        }, procs.worker, 1_800_000);
+        let backlogWhenLastAnswered: Awaited<ReturnType<typeof workflowBacklog>> | null = null;
+        if (productCreates.processes) {
+          await waitFor('the last created session to answer a query', async () => {
+            await productClient.workflow.getHandle(sessionWorkflowId(lastCreated)).query(stateQuery);
+            return true;
+          }, procs.worker, 1_800_000);
+          backlogWhenLastAnswered = await workflowBacklog(client, PRODUCT_QUEUE);
+          say(`${size} sessions at ${concurrency}: last created session answered ${((performance.now() - drainStart) / 1000).toFixed(1)} s after the last creation; backlog then ${JSON.stringify(backlogWhenLastAnswered)}`);
+          await waitFor('the product task queue backlog to empty', async () => (await workflowBacklog(client, PRODUCT_QUEUE)).count === 0, procs.worker, 1_800_000);
+        }
         const firstTasksDrainedSeconds = +((performance.now() - drainStart) / 1000).toFixed(1);
         say(`${size} sessions at ${concurrency}: first workflow tasks drained ${firstTasksDrainedSeconds} s after the last creation`);
         if (productCreates.processes) {
@@ -422,6 +434,7 @@ async function main(): Promise<void> {
           session: sessionId === null ? null : await diagnoseWorkflow(productClient, sessionWorkflowId(sessionId), keys),
           sessionRow: sessionId === null ? null : ((await db('sessions').where({ id: sessionId }).first('status', 'created_at', 'started_at')) ?? null),
           worker: await workerTaskFigures(workerMetricsPort),
+          workflowTaskBacklog: await workflowBacklog(client, PRODUCT_QUEUE),
           loadAverage: os.loadavg().map((l) => +l.toFixed(2)),
         });
         const product = await measuredPhase('journeys', procs, () =>
@@ -516,7 +529,7 @@ async function main(): Promise<void> {
             productCreateOnly: percentiles(createOnlyMs),
             ...Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, percentiles(v)])),
           },
-          seconds: { bareStarts: +(bareStarts.ms / 1000).toFixed(1), bareJourneys: +(bareJourneys.ms / 1000).toFixed(1), productCreates: +(productCreates.ms / 1000).toFixed(1), productJourneys: +(product.ms / 1000).toFixed(1), firstTasksDrainedAfterCreates: firstTasksDrainedSeconds, bareFirstTasksDrainedAfterStarts: bareFirstTasksDrainedSeconds },
+          seconds: { bareStarts: +(bareStarts.ms / 1000).toFixed(1), bareJourneys: +(bareJourneys.ms / 1000).toFixed(1), productCreates: +(productCreates.ms / 1000).toFixed(1), productJourneys: +(product.ms / 1000).toFixed(1), firstTasksDrainedAfterCreates: firstTasksDrainedSeconds, backlogWhenLastCreatedAnswered: backlogWhenLastAnswered, bareFirstTasksDrainedAfterStarts: bareFirstTasksDrainedSeconds },
           processes: { bareStarts: bareStarts.processes, bareJourneys: bareJourneys.processes, productCreates: productCreates.processes, productJourneys: product.processes },
           openProductSessionsAfter: openProductSessions + productJourneys,
           // Journeys that went through every step; the others, with the step they failed at and

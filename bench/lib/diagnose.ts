@@ -98,3 +98,24 @@ export async function workerTaskFigures(port: number): Promise<Record<string, nu
     return { error: (err as Error).message };
   }
 }
+
+/**
+ * The task queue's workflow-task backlog as the server counts it (DescribeTaskQueue with
+ * report_stats, all partitions): tasks waiting for a poller on the normal (non-sticky) queue,
+ * the age of the oldest, and the add and dispatch rates. A session's first workflow task
+ * waits here; an update to it (the link opening) cannot run before that task has.
+ */
+export async function workflowBacklog(client: Client, taskQueue: string) {
+  try {
+    const d = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, reportStats: true });
+    const s = d.stats;
+    return {
+      count: Number(s?.approximateBacklogCount ?? 0),
+      oldestSeconds: s?.approximateBacklogAge ? +(Number(s.approximateBacklogAge.seconds ?? 0) + (s.approximateBacklogAge.nanos ?? 0) / 1e9).toFixed(1) : 0,
+      addedPerSecond: +(s?.tasksAddRate ?? 0).toFixed(1),
+      dispatchedPerSecond: +(s?.tasksDispatchRate ?? 0).toFixed(1),
+    };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}

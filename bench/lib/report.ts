@@ -4,7 +4,7 @@ import fs from 'node:fs';
 
 type Json = any;
 
-const p = (x: Json) => (x ? `${Math.round(x.p50)} / ${Math.round(x.p95)} / ${Math.round(x.p99)}` : '—');
+const p = (x: Json) => (x?.n ? `${Math.round(x.p50)} / ${Math.round(x.p95)} / ${Math.round(x.p99)}` : '—');
 
 export function markdown(result: Json): string {
   const out: string[] = [];
