@@ -393,10 +393,11 @@ async function main(): Promise<void> {
         if (productCreates.processes) openProductSessions += size;
         // A creation answers once its workflow is started; its first task may still wait on the
         // task queue. Journeys measured on top of that backlog measure the backlog (and their
-        // openings wait behind it: run 12's 503s, docs/performance.md run 14), so wait until the
+        // openings wait behind it: run 12's 503s, docs/performance.md run 15), so wait until the
         // last session created answers a query and then until the queue's backlog is empty. The
-        // first alone is not enough: the task queue's partitions serve tasks out of order, and
-        // run 14 found hundreds of first tasks, minutes old, still queued when it passed.
+        // first alone is not enough: the task queue does not serve its tasks in order (it is
+        // partitioned, and a new task can be matched to a waiting poller ahead of the backlog);
+        // run 15 found 557 first tasks, the oldest 3 minutes old, still queued after it passed.
         const drainStart = performance.now();
         let backlogWhenLastAnswered: Awaited<ReturnType<typeof workflowBacklog>> | null = null;
         if (productCreates.processes) {
