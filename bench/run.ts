@@ -21,7 +21,9 @@
 //     received → analyst decision → decision webhook received.
 // Then the ledger append rate in one organization and the retention re-arm against a bare
 // signal → activity rate. It prints JSON (also written to --out) and never fails on a figure:
-// it exits non-zero only if the harness itself breaks.
+// it exits non-zero only if the harness itself breaks. A journey step answered 503 is retried
+// after its Retry-After for up to --patience-seconds (300); one that still fails (or another
+// status, or no webhook) fails that journey, counted and diagnosed, not the run.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
