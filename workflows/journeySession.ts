@@ -22,6 +22,7 @@ import {
   DecisionQueue,
   Erasure,
   InlineWebhooks,
+  LocalActivityLock,
   PATCHES,
   QueuedDecision,
   RefusedMessages,
@@ -134,10 +135,13 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     }
   };
 
+  // The opening, the completion and the decisions' recording: one local activity at a time.
+  const oneAtATime = new LocalActivityLock();
+
   setHandler(stateQuery, () => state);
   setHandler(
     openLinkUpdate,
-    async () => {
+    () => oneAtATime.run(async () => {
       if (state.status === 'created') {
         state.status = 'in_progress';
         if (patched(PATCHES.openLinkBounded)) {
@@ -154,33 +158,36 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
         publish();
       }
       return { status: state.status };
-    },
+    }),
     { validator: refuseIfLinkUnusable },
   );
   setHandler(
     completeJourneyUpdate,
-    async () => {
+    // Not async itself: the handler's promise is the step's (see LocalActivityLock.run).
+    () => {
       completionRequested = true;
-      let completed: { verdict: AiStatus; completedAt: string };
-      try {
-        completed = await forEndUser.completeSession({ sessionId: input.sessionId });
-      } catch (err) {
-        // A completion that failed for good must not hold back the link expiry and the purge.
-        if (patched(PATCHES.completionReset)) completionRequested = false;
-        throw err;
-      }
-      const { verdict, completedAt } = completed;
-      state.status = 'completed';
-      state.verdict = verdict;
-      state.completedAt = completedAt;
-      publish();
-      return { verdict, completedAt };
+      return oneAtATime.run(async () => {
+        let completed: { verdict: AiStatus; completedAt: string };
+        try {
+          completed = await forEndUser.completeSession({ sessionId: input.sessionId });
+        } catch (err) {
+          // A completion that failed for good must not hold back the link expiry and the purge.
+          if (patched(PATCHES.completionReset)) completionRequested = false;
+          throw err;
+        }
+        const { verdict, completedAt } = completed;
+        state.status = 'completed';
+        state.verdict = verdict;
+        state.completedAt = completedAt;
+        publish();
+        return { verdict, completedAt };
+      });
     },
     { validator: refuseIfLinkUnusable },
   );
 
   const webhooks = new InlineWebhooks(state.webhookDeliveryIds);
-  const applyDecision = decisionApplier({
+  const recordDecision = decisionApplier({
     organizationId: input.organizationId,
     subjectId: input.sessionId,
     scope: { sessionId: input.sessionId },
@@ -192,6 +199,7 @@ export async function journeySession(input: JourneySessionInput): Promise<Journe
     },
     queue: decisions,
   });
+  const applyDecision = (item: QueuedDecision): Promise<void> => oneAtATime.run(() => recordDecision(item));
   const recordRefusals = (): Promise<void> => refused.record(input.organizationId, { type: 'session', id: input.sessionId });
 
 

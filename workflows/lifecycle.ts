@@ -89,7 +89,58 @@ export const PATCHES = {
    * Taken at the workflow's first publish, so a new run's decisions find it already recorded.
    */
   light: 'perf-light-journey',
+  /**
+   * One local activity at a time in a session (LocalActivityLock): the link opening, the
+   * completion and the decisions' recording wait for each other instead of overlapping. Taken
+   * only when one would have waited (no marker, no upsert in a journey that never overlaps).
+   */
+  oneLocalActivity: 'rel-fix-one-local-activity',
 } as const;
+
+/**
+ * Runs the workflow's local-activity steps one at a time (PATCHES.oneLocalActivity).
+ *
+ * Why: two handlers awaiting local activities at once (an opening retried after a 503 and the
+ * completion, both delivered in one workflow task after a slow first one) resume in separate
+ * activations when their activities finish at different times, but in one activation when the
+ * history is replayed (both markers are there): the second handler's search-attribute upsert
+ * then comes before the first update's completion, SDK Core reports "[TMPRL1100]
+ * Nondeterminism error: UpsertWorkflowSearchAttributesMachine does not handle ...
+ * WorkflowExecutionUpdateCompleted", and every later task of the session fails the same way
+ * (docs/performance.md, run 16): the session is stuck and every update to it answers 503.
+ * With one local activity outstanding at a time, each one's continuation runs alone, in the
+ * original run and in any replay. A step that does not overlap another runs as before.
+ */
+export class LocalActivityLock {
+  private holders = 0;
+
+  /**
+   * `step()`'s own promise when nothing else runs: not one microtask more than calling it
+   * directly, because the order of a task's commands follows the order of its microtasks and
+   * the histories recorded before this lock must replay to the same commands.
+   */
+  run<T>(step: () => Promise<T>): Promise<T> {
+    // patched() only when this step would wait: replays of histories where steps overlapped
+    // (recorded before this patch) overlap them again.
+    if (this.holders > 0 && patched(PATCHES.oneLocalActivity)) return this.afterOthers(step);
+    return this.holding(step);
+  }
+
+  private holding<T>(step: () => Promise<T>): Promise<T> {
+    this.holders += 1;
+    const release = (): void => {
+      this.holders -= 1;
+    };
+    const running = step();
+    running.then(release, release);
+    return running;
+  }
+
+  private async afterOthers<T>(step: () => Promise<T>): Promise<T> {
+    while (this.holders > 0) await condition(() => this.holders === 0);
+    return this.holding(step);
+  }
+}
 
 /**
  * Short PostgreSQL writes: transient faults (database unreachable, serialization failures)

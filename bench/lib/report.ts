@@ -4,7 +4,7 @@ import fs from 'node:fs';
 
 type Json = any;
 
-const p = (x: Json) => (x ? `${Math.round(x.p50)} / ${Math.round(x.p95)} / ${Math.round(x.p99)}` : '—');
+const p = (x: Json) => (x?.n ? `${Math.round(x.p50)} / ${Math.round(x.p95)} / ${Math.round(x.p99)}` : '—');
 
 export function markdown(result: Json): string {
   const out: string[] = [];
@@ -34,9 +34,25 @@ export function markdown(result: Json): string {
       out.push(`| ${r.sessions} at ${r.concurrency}: ${phase} (${r.seconds[phase]} s) | ${c.temporal} (${m.temporal}) | ${c.api} (${m.api}) | ${c.worker} (${m.worker}) | ${c.bareWorker} (${m.bareWorker}) | ${c.loadGenerator} (${m.loadGenerator}) |`);
     }
   }
+  for (const r of result.runs ?? []) {
+    if (!r.retries503) continue; // a result from before the per-step counts
+    const histogram = (d: Json) => Object.entries(d.histogram as Record<string, number>).map(([retries, calls]) => `${retries}×${calls}`).join(', ');
+    out.push('', `503 retries per call, ${r.sessions} at ${r.concurrency} (retries × calls that needed that many; a retry waits the answer's Retry-After):`, '');
+    out.push('| step | calls | calls retried | retries | max | distribution |', '|---|---|---|---|---|---|');
+    for (const [step, d] of Object.entries(r.retries503 as Record<string, Json>)) out.push(`| ${step} | ${d.calls} | ${d.retried} | ${d.retries} | ${d.max} | ${histogram(d)} |`);
+    const failed = (r.failedJourneys ?? []) as Json[];
+    out.push('', `Journeys failed, ${r.sessions} at ${r.concurrency}: ${failed.length} of ${r.journeys}${failed.length ? ` (by step: ${JSON.stringify(r.failedJourneysByStep)}); journeys/s counts the ${r.journeysFinished} that finished` : ''}.`);
+    for (const f of failed) {
+      const s = f.diagnosis?.session;
+      const task = s?.pendingWorkflowTask;
+      out.push(`- journey ${f.journey}, session ${f.sessionId}: ${f.step} answered ${f.status ?? f.error} after ${f.retried ?? '–'} retries (${f.elapsedMs ? Math.round(f.elapsedMs / 1000) : '–'} s); workflow ${s?.error ?? `history ${s?.historyLength} events, workflow task ${task ? `${task.state} attempt ${task.attempt}, scheduled ${task.scheduledMsAgo} ms ago` : 'none pending'}, task failures/timeouts ${s?.workflowTasks?.failed}/${s?.workflowTasks?.timedOut}, last events ${(s?.lastEvents ?? []).join(' ')}`}.`);
+    }
+    if ((r.slowStepDiagnoses ?? []).length) out.push('', `Slow steps diagnosed (after their 3rd and 10th 503): ${r.slowStepDiagnoses.length} snapshots in the result file (\`slowStepDiagnoses\`).`);
+  }
   if (result.noLoss) {
     const n = result.noLoss;
     out.push('');
+    if (n.expectedNote) out.push(`Expected counts: ${n.expectedNote}.`, '');
     out.push(`No loss: sessions by status ${JSON.stringify(n.sessionsByStatus)}; deliveries ${JSON.stringify(n.deliveriesByStatus)}; session-end webhooks ${n.webhooks.sessionEnd.distinctIds} distinct ids of ${n.webhooks.sessionEnd.expected} expected (${n.webhooks.sessionEnd.received} received); decision webhooks ${n.webhooks.decision.distinctIds} of ${n.webhooks.decision.expected} (${n.webhooks.decision.received} received); ledger ${JSON.stringify(n.ledger.present)} for ${JSON.stringify(n.ledger.expected)} expected, missing ${n.ledger.missing}, duplicated ${n.ledger.duplicated}, chain valid ${n.ledger.chainValid}.`);
   }
   if (result.workerAfterAllRuns) {
