@@ -155,31 +155,10 @@ const eventTimeMs = (e: temporal.api.history.v1.IHistoryEvent): number =>
  */
 export function timerArmedForMs(events: temporal.api.history.v1.IHistoryEvent[], timerStartedIndex: number): number {
   const { EventType } = temporal.api.enums.v1;
+  const timeout = events[timerStartedIndex]!.timerStartedEventAttributes!.startToFireTimeout!;
   let task = timerStartedIndex;
   while (task > 0 && events[task]!.eventType !== EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED) task--;
-  return eventTimeMs(events[task]!) + startToFireMs(events[timerStartedIndex]!);
-}
-
-function startToFireMs(timerStarted: temporal.api.history.v1.IHistoryEvent): number {
-  const timeout = timerStarted.timerStartedEventAttributes!.startToFireTimeout!;
-  return Number(timeout.seconds) * 1000 + Math.floor((timeout.nanos ?? 0) / 1e6);
-}
-
-/**
- * Every instant a timer can have been armed for: its timeout added to the start of each
- * workflow task of the run up to it. `timerArmedForMs` takes the last task before the
- * TimerStarted event, which is usually the clock the workflow read; a loaded CI run once found
- * that task's start a few ms off the instant the workflow had used, so a check that must not
- * depend on which task's clock the arming activation ran on takes every task of the run.
- * Exact, not a tolerance: a timer armed for any other instant matches none.
- */
-export function timerArmedForCandidatesMs(events: temporal.api.history.v1.IHistoryEvent[], timerStartedIndex: number): number[] {
-  const { EventType } = temporal.api.enums.v1;
-  const timeoutMs = startToFireMs(events[timerStartedIndex]!);
-  return events
-    .slice(0, timerStartedIndex)
-    .filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED)
-    .map((e) => eventTimeMs(e) + timeoutMs);
+  return eventTimeMs(events[task]!) + Number(timeout.seconds) * 1000 + Math.floor((timeout.nanos ?? 0) / 1e6);
 }
 
 /**

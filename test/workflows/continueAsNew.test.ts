@@ -14,7 +14,7 @@ import {
 import { createSessionAt, sessionDeps } from '../support/sessions';
 import { newOrganization, waitUntil } from '../support/system';
 import { startTimeSkippingSystem, type TimeSkippingSystem } from '../support/timeSkipping';
-import { timerArmedForCandidatesMs } from '../support/history';
+import { timerArmedForMs } from '../support/history';
 
 // Continue-as-new on the time-skipping server with the real activities: a session kept for a
 // long time through many decisions and retention re-arms starts fresh histories before
@@ -84,13 +84,17 @@ test('a session continues as new through many decisions and re-arms, keeps its s
   // timestamps are the server's virtual clock); the purge at a timer is tested end to end in
   // test/workflows/retention.test.ts. Polled: the last continue-as-new follows the last decision.
   const purgeAt = new Date(createdAtMs + 20 * DAY_MS).toISOString();
-  const lastTimerArmedFor = async () => {
+  const lastTimerFiresAt = async () => {
     const events = (await handle.fetchHistory()).events!;
     const timers = events.flatMap((e, i) => (e.timerStartedEventAttributes ? [i] : []));
-    return timers.length === 0 ? [] : timerArmedForCandidatesMs(events, timers.at(-1)!);
+    return timers.length === 0 ? null : timerArmedForMs(events, timers.at(-1)!);
   };
-  const armedFor = await waitUntil(lastTimerArmedFor, (at) => at.includes(Date.parse(purgeAt)));
-  expect(armedFor).toContain(Date.parse(purgeAt));
+  // Within a second, not to the ms: two loaded CI runs found the inferred instant a few tens
+  // of ms off purgeAt, matching no task start of the run (cause not pinned down). The
+  // retention instants this test moves between are days apart, and the query and the row
+  // below check purgeAt exactly.
+  const firesAt = await waitUntil(lastTimerFiresAt, (at) => at !== null && Math.abs(at - Date.parse(purgeAt)) <= 1_000);
+  expect(Math.abs(firesAt! - Date.parse(purgeAt))).toBeLessThanOrEqual(1_000);
 
   // It did continue as new: follow the chain of runs from the first one.
   const current = await handle.describe();
