@@ -38,7 +38,7 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-test('a session continues as new through many decisions and re-arms, keeps its state, and is armed to purge at exactly its purge instant', async () => {
+test('a session continues as new through many decisions and re-arms, keeps its state, and is armed to purge at its purge instant (the instant exact in its state and row)', async () => {
   const org = await newOrganization(db);
   await updateSettings(db, org.organizationId, { dataRetention: '30d' });
   const createdAtMs = await env.currentTimeMs();
